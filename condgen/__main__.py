@@ -1,0 +1,5 @@
+"""``python -m condgen`` (and ``torchrun -m condgen``) runs the CLI."""
+
+from condgen.cli import main
+
+main()

@@ -1,0 +1,53 @@
+"""The Python API: load a trained run and use its model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from condgen.errors import CheckpointError
+from condgen.models import get_model_class
+from condgen.models.base import GenerativeModel
+from condgen.train.checkpoint import CheckpointManager, load_checkpoint
+from condgen.train.trainer import load_run_config, select_device
+
+
+def load(run: str | Path, checkpoint: str | Path | None = None, device: str = "cpu",
+         ema: bool = True) -> GenerativeModel:
+    """The model of a run, weights from ``checkpoint`` (default: the run's last), ready for inference.
+
+    ``ema=True`` uses the generator's moving average when the run kept one.
+    """
+    run = Path(run)
+    cfg = load_run_config(run)
+    path = Path(checkpoint) if checkpoint else CheckpointManager(run).latest()
+    if path is None:
+        raise CheckpointError(f"{run} has no checkpoint yet (checkpoints/ is empty).")
+    state = load_checkpoint(path)
+    cls = get_model_class(cfg.model_name)
+    model = cls(cfg.model)
+    for name, sd in state["nets"].items():
+        if name not in model.nets:
+            raise CheckpointError(f"{path} holds network '{name}', which model {cfg.model_name} does not have.")
+        try:
+            model.nets[name].load_state_dict(sd)
+        except RuntimeError as e:
+            raise CheckpointError(f"{path} does not fit model {cfg.model_name} ({str(e).splitlines()[0]}).") from None
+    if ema:
+        for name, sd in state.get("ema", {}).items():
+            net = cls(cfg.model).nets[name]
+            net.load_state_dict(sd)
+            model.ema[name] = net.eval()
+    model.use_ema_for_inference = ema
+    model.to(select_device(device))
+    model.train_mode(False)
+    model.run_config = cfg
+    model.step = state["step"]
+    return model
+
+
+@torch.no_grad()
+def generate(run: str | Path, n: int = 16, seed: int = 0, **kwargs) -> torch.Tensor:
+    """Shortcut: ``n`` images from a run's generator."""
+    return load(run).generate(n=n, seed=seed, **kwargs)

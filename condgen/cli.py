@@ -1,0 +1,272 @@
+"""The ``condgen`` command line: train, sample, evaluate, data, models, quickstart."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from condgen.errors import CondgenError, ConfigError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="condgen: conditional generative models (GAN, DCGAN, cGAN, ...) on PyTorch.\n\n"
+                       "Start with `condgen quickstart`, or `condgen train dcgan --data digits --preset quick`.")
+data_app = typer.Typer(no_args_is_help=True, help="Built-in offline datasets: list them or write them out as folders.")
+app.add_typer(data_app, name="data")
+
+
+def _echo(msg: str) -> None:
+    typer.echo(msg)
+
+
+# ----- train ----------------------------------------------------------------------------------------
+def resolve_config(model: str | None, data: str | None, config: Path | None, preset: str | None,
+                   overrides: list[str] | None, **train_flags):
+    """Layer model defaults < preset < config file < flags < --set, and return the RunConfig."""
+    from condgen.config import build_config, load_yaml, parse_overrides, preset_path
+
+    layers = []
+    if preset:
+        cands = [preset_path(f"{model}_{preset}") if model else None, preset_path(preset)]
+        found = next((p for p in cands if p is not None and p.is_file()), None)
+        if found is None:
+            from condgen.config import list_presets
+
+            raise ConfigError(f"no preset '{preset}'{f' for {model}' if model else ''}. "
+                              f"Available presets: {', '.join(list_presets())}.")
+        layers.append(load_yaml(found))
+    if config:
+        layers.append(load_yaml(config))
+    flags: dict = {}
+    if data:
+        flags.setdefault("data", {})["path"] = data
+    for key, value in train_flags.items():
+        if value is not None:
+            flags.setdefault("train", {})[key] = value
+    layers.append(flags)
+    layers.append(parse_overrides(overrides))
+    return build_config(model, *layers)
+
+
+@app.command()
+def train(
+    model: Optional[str] = typer.Argument(None, help="model name (see `condgen models`); omit with --resume"),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="a folder, or a built-in dataset (see `condgen data list`)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="run directory to create (default runs/MODEL-DATA)"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config file"),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="packaged preset, e.g. quick or paper"),
+    overrides: Optional[list[str]] = typer.Option(None, "--set", "-s", help="override a key: --set train.steps=500"),
+    steps: Optional[int] = typer.Option(None, help="optimisation steps (train.steps)"),
+    device: Optional[str] = typer.Option(None, help="auto, cpu, cuda, cuda:N, mps (train.device)"),
+    precision: Optional[str] = typer.Option(None, help="auto, fp32, bf16, fp16 (train.precision)"),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="continue the run in this folder"),
+    no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
+) -> None:
+    """Train MODEL on DATA; writes checkpoints, samples, metrics.jsonl, TensorBoard events and report.html."""
+    from condgen.train import train as run_training
+    from condgen.train.trainer import load_run_config
+
+    flags = dict(steps=steps, device=device, precision=precision, progress=False if no_progress else None)
+    if resume is not None:
+        saved = load_run_config(resume).to_dict()
+        from condgen.config import build_config, parse_overrides
+
+        layer_flags: dict = {"train": {k: v for k, v in flags.items() if v is not None}}
+        if data:
+            layer_flags["data"] = {"path": data}
+        cfg = build_config(model, saved, load_yaml_opt(config), layer_flags, parse_overrides(overrides))
+        result = run_training(cfg, resume, resume=True)
+    else:
+        if model is None:
+            raise ConfigError("give a model to train (see `condgen models`), or --resume RUN.")
+        cfg = resolve_config(model, data, config, preset, overrides, **flags)
+        if not cfg.data.path:
+            raise ConfigError("no training data: pass --data FOLDER or a built-in name (see `condgen data list`).")
+        if out is None:
+            out = Path("runs") / f"{model}-{Path(cfg.data.path).name}"
+        result = run_training(cfg, out)
+    state = "stopped early" if result.stopped_early else "finished"
+    _echo(f"{state} at step {result.step}: run in {result.run_dir}\n"
+          f"  samples: {result.run_dir / 'samples'}\n  report:  {result.run_dir / 'report.html'}")
+
+
+def load_yaml_opt(path: Path | None) -> dict:
+    """A YAML file as a dict, or {} when no path is given."""
+    from condgen.config import load_yaml
+
+    return load_yaml(path) if path else {}
+
+
+# ----- sample ---------------------------------------------------------------------------------------
+@app.command()
+def sample(
+    run: Path = typer.Argument(..., help="a run directory"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="output PNG (default RUN/samples/sample_seedS.png)"),
+    n: int = typer.Option(64, "--n", "-n", help="number of samples"),
+    seed: int = typer.Option(0, help="seed of the latent codes; cell i of the grid is code i"),
+    label: Optional[int] = typer.Option(None, "--class", help="class id for conditional models (default: all classes)"),
+    interpolate: Optional[str] = typer.Option(None, help="walk the latent space through these sample indices, e.g. '3,17,42'"),
+    frames: int = typer.Option(8, help="interpolation steps between two codes"),
+    arithmetic: Optional[str] = typer.Option(None, help="vector arithmetic on sample indices: '3,17,22 - 5,9 + 40,41'"),
+    numbered: bool = typer.Option(False, help="write each cell's index on the grid (to pick indices)"),
+    no_ema: bool = typer.Option(False, "--no-ema", help="use the raw generator even if an EMA was kept"),
+) -> None:
+    """Sample a grid; or walk the latent space (grid + GIF); or do vector arithmetic (DCGAN sec. 6)."""
+    import torch
+
+    import condgen
+    from condgen import latent
+    from condgen.train.images import make_grid_image, save_gif, save_grid
+
+    model = condgen.load(run, ema=not no_ema)
+    if not hasattr(model, "sample_z"):
+        raise ConfigError(f"`condgen sample` needs a noise-driven model; {model.run_config.model_name} is not one.")
+    num_classes = getattr(model.cfg, "num_classes", 0)
+    if label is not None and not num_classes:
+        raise ConfigError("--class is only for class-conditional models (cgan).")
+    if label is not None and not 0 <= label < num_classes:
+        raise ConfigError(f"--class {label} is out of range: this model has classes 0..{num_classes - 1}.")
+    out_dir = Path(run) / "samples"
+    codes = latent.codes_for_seed(model, seed, n)
+
+    def labels_for(k: int):
+        if not num_classes:
+            return None
+        if label is not None:
+            return torch.full((k,), label, dtype=torch.long)
+        return torch.arange(k) % num_classes
+
+    try:
+        if interpolate:
+            idx = [int(x) for x in interpolate.replace(" ", "").split(",") if x]
+            bad = [i for i in idx if not 0 <= i < n]
+            if len(idx) < 2 or bad:
+                raise ConfigError(f"--interpolate needs two or more sample indices in 0..{n - 1}, got {interpolate!r}.")
+            z = latent.interpolation_codes([codes[i] for i in idx], frames)
+            lab = None if not num_classes else torch.full((z.shape[0],), label if label is not None else 0)
+            imgs = model.generate(z=z, labels=lab).cpu()
+            target = out or out_dir / f"interpolate_seed{seed}_{'-'.join(map(str, idx))}.png"
+            save_grid(imgs, target, nrow=frames + 1 if len(idx) == 2 else frames)
+            gif = Path(target).with_suffix(".gif")
+            save_gif([make_grid_image(im[None], nrow=1) for im in imgs], gif)
+            _echo(f"wrote {target} and {gif} ({z.shape[0]} frames)")
+            return
+        if arithmetic:
+            terms = latent.parse_arithmetic(arithmetic)
+            result = latent.arithmetic_code(codes, terms)
+            z = latent.arithmetic_variants(result, 9, 0.25 * float(codes.std()), torch.Generator().manual_seed(seed))
+            groups = [codes[i] for _, i in terms]
+            rows = [model.generate(z=g, labels=labels_for(len(g))).cpu() for g in groups]
+            res = model.generate(z=z, labels=labels_for(9)).cpu()
+            target = out or out_dir / f"arithmetic_seed{seed}.png"
+            save_grid(res, target, nrow=3)
+            for k, r in enumerate(rows):
+                save_grid(r, Path(target).with_name(f"{Path(target).stem}_group{k}.png"), nrow=len(r))
+            _echo(f"wrote {target} (result, 3x3 with small noise) and the {len(rows)} input groups beside it")
+            return
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    imgs = model.generate(z=codes, labels=labels_for(n)).cpu()
+    target = out or out_dir / f"sample_seed{seed}.png"
+    nrow = int(max(1, round(n ** 0.5)))
+    if numbered:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        make_grid_image(imgs, nrow=nrow, labels=[str(i) for i in range(n)]).save(target)
+    else:
+        save_grid(imgs, target, nrow=nrow)
+    _echo(f"wrote {target}")
+
+
+# ----- evaluate -------------------------------------------------------------------------------------
+@app.command()
+def evaluate(
+    run: Path = typer.Argument(..., help="a run directory"),
+    n: int = typer.Option(2000, "--n", "-n", help="generated images for FID/KID (and per-class accuracy)"),
+    features: str = typer.Option("auto", help="feature network: auto, digits or inception"),
+    inception_weights: Optional[Path] = typer.Option(None, help="local FID Inception weights file"),
+    seed: int = typer.Option(0),
+    no_ema: bool = typer.Option(False, "--no-ema"),
+) -> None:
+    """FID and KID against the test split (with the real-test-vs-real-train floor), and class accuracy for cGANs."""
+    from condgen.evaluate import evaluate_run, format_results
+
+    results = evaluate_run(run, n=n, features=features, weights_path=inception_weights, seed=seed, ema=not no_ema)
+    _echo(format_results(results))
+
+
+# ----- data / models / quickstart -----------------------------------------------------------------
+@data_app.command("list")
+def data_list() -> None:
+    """List the built-in datasets (made offline from what scikit-learn and scikit-image ship)."""
+    from condgen.data.builtin import list_builtin
+
+    for info in list_builtin():
+        _echo(f"{info.name:14s} {info.kind:8s} {info.description}")
+
+
+@data_app.command("make")
+def data_make(name: str = typer.Argument(...), out: Path = typer.Option(..., "--out", "-o")) -> None:
+    """Write built-in dataset NAME as image folders under OUT."""
+    from condgen.data.builtin import make_builtin
+
+    path = make_builtin(name, out)
+    _echo(f"wrote {name} to {path}")
+
+
+@app.command()
+def models() -> None:
+    """List the models and their presets."""
+    from condgen.config import list_presets
+    from condgen.models import MODELS
+
+    presets = list_presets()
+    for name, cls in MODELS.items():
+        mine = [p[len(name) + 1:] for p in presets if p.startswith(name + "_")]
+        doc = (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0]
+        _echo(f"{name:8s} {doc}\n         presets: {', '.join(mine) or '-'}")
+
+
+@app.command()
+def quickstart(out: Path = typer.Option(Path("runs/quickstart"), "--out", "-o"),
+               steps: Optional[int] = typer.Option(None, help="override the preset's step count")) -> None:
+    """Train a DCGAN on the built-in digits on this machine (CPU: a few minutes) and show where the results are."""
+    from condgen.train import train as run_training
+
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"{out} already exists; remove it or pass --out NEW_FOLDER.")
+    cfg = resolve_config("dcgan", "digits", None, "quick", None, steps=steps)
+    _echo(f"training dcgan on the built-in digits ({cfg.train.steps} steps, batch {cfg.data.batch_size}, "
+          f"{cfg.model.image_size}px) into {out}")
+    result = run_training(cfg, out)
+    _echo(f"\ndone: {result.step} steps.\n  samples: {out / 'samples'} (latest: "
+          f"{sorted((out / 'samples').glob('step_*.png'))[-1].name})\n  report:  {out / 'report.html'}\n"
+          f"next: condgen sample {out} --interpolate 0,1,2   |   condgen evaluate {out}")
+
+
+def main() -> None:
+    """Entry point: run the app, printing CondgenErrors as one paragraph without a traceback."""
+    try:
+        app(standalone_mode=False)
+    except CondgenError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Abort):
+            sys.exit(1)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""Typed run configuration: dataclasses, YAML load/save, dotted ``--set`` overrides and validation.
+
+A run config has four parts, saved as ``config.yaml`` in every run directory::
+
+    model: {name: dcgan, nz: 100, ...}   # the model's own dataclass (paper defaults)
+    seed: 0
+    data:  {path: digits, batch_size: 64, ...}
+    train: {steps: 2000, precision: auto, ...}
+
+Choices and bounds live in field metadata (``choices=``, ``min=``, ``max=``), so every error can name the
+key and the valid values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from condgen.errors import ConfigError
+
+
+def option(default: Any, *, choices: tuple | None = None, min: float | None = None,
+           max: float | None = None, help: str = "") -> Any:  # noqa: A002 - mirrors the field names users see
+    """A dataclass field with the choices/bounds the validator enforces and a help line."""
+    meta = {"choices": choices, "min": min, "max": max, "help": help}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class DataConfig:
+    """Where the training images come from and how they are batched."""
+
+    path: str = option("", help="a folder, or a built-in dataset name (see `condgen data list`)")
+    batch_size: int = option(64, min=1)
+    num_workers: int = option(-1, min=-1, help="-1: auto (0 for in-memory built-in data)")
+    bad_images: str = option("skip", choices=("skip", "error"),
+                             help="unreadable/truncated images: skip them with a warning, or stop")
+
+
+@dataclass
+class TrainConfig:
+    """How long and how the trainer runs; nothing here is specific to one model."""
+
+    steps: int = option(0, min=0, help="optimisation steps; 0 means use `epochs`")
+    epochs: int = option(0, min=0)
+    device: str = option("auto", help="auto, cpu, cuda, cuda:N or mps")
+    precision: str = option("auto", choices=("auto", "fp32", "bf16", "fp16"),
+                            help="autocast dtype; auto = bf16 on CPUs with native bf16 and on bf16 GPUs")
+    channels_last: str = option("auto", choices=("auto", "true", "false"))
+    ema_decay: float = option(0.0, min=0.0, max=1.0, help="EMA of the generator; 0 disables")
+    lr_schedule: str = option("constant", choices=("constant", "linear", "step"))
+    lr_decay_start: float = option(0.5, min=0.0, max=1.0,
+                                   help="linear: fraction of the run after which the LR decays to zero")
+    lr_step_size: int = option(0, min=0, help="step: multiply the LR by lr_gamma every this many steps")
+    lr_gamma: float = option(0.5, min=0.0, max=1.0)
+    checkpoint_every: int = option(500, min=1)
+    keep_checkpoints: int = option(3, min=1, help="numbered checkpoints kept besides `last`")
+    sample_every: int = option(500, min=1)
+    log_every: int = option(25, min=1)
+    num_samples: int = option(64, min=1, help="images in each samples/step_N.png grid")
+    tensorboard: bool = option(True)
+    progress: bool = option(True)
+    on_nan: str = option("stop", choices=("stop", "skip"),
+                         help="a NaN/Inf loss: stop (keeping the last good checkpoint) or skip that step")
+    max_skipped_steps: int = option(10, min=0, help="on_nan=skip: stop after this many skipped steps in a row")
+
+
+@dataclass
+class RunConfig:
+    """A whole run: the model's config plus data, training and seed."""
+
+    model_name: str
+    model: Any  # the model's config dataclass
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        """The YAML-ready nested dict (model name inside the model section)."""
+        return {
+            "model": {"name": self.model_name, **dataclasses.asdict(self.model)},
+            "seed": self.seed,
+            "data": dataclasses.asdict(self.data),
+            "train": dataclasses.asdict(self.train),
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Write the resolved config as YAML."""
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    """Convert a YAML/CLI value to the field type, or raise a ConfigError naming the key."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(key, value, args[0])
+    if origin in (list, tuple):
+        (inner, *_) = typing.get_args(tp) or (Any,)
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key '{key}' expects a list, got {value!r}.")
+        out = [_coerce(key, v, inner) for v in value]
+        return tuple(out) if origin is tuple else out
+    if tp is Any:
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise ConfigError(f"config key '{key}' expects true or false, got {value!r}.")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ConfigError(f"config key '{key}' expects an integer, got {value!r}.")
+        try:
+            as_float = float(value)
+        except ValueError:
+            raise ConfigError(f"config key '{key}' expects an integer, got {value!r}.") from None
+        if as_float != int(as_float):
+            raise ConfigError(f"config key '{key}' expects an integer, got {value!r}.")
+        return int(as_float)
+    if tp is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"config key '{key}' expects a number, got {value!r}.")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"config key '{key}' expects a number, got {value!r}.") from None
+    if tp is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"config key '{key}' expects a string, got {value!r}.")
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+    raise ConfigError(f"config key '{key}' has unsupported type {_type_name(tp)}.")
+
+
+def _unknown_key(key: str, valid: list[str]) -> ConfigError:
+    close = difflib.get_close_matches(key.split(".")[-1], valid, n=3)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return ConfigError(f"unknown config key '{key}'.{hint} Valid keys here: {', '.join(valid)}.")
+
+
+def update_dataclass(obj: Any, values: dict, prefix: str) -> None:
+    """Set fields of ``obj`` from a dict, converting and validating each one."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"config section '{prefix.rstrip('.')}' must be a mapping, got {values!r}.")
+    fields = {f.name: f for f in dataclasses.fields(obj)}
+    hints = typing.get_type_hints(type(obj))
+    for name, raw in values.items():
+        key = f"{prefix}{name}"
+        if name not in fields:
+            raise _unknown_key(key, sorted(fields))
+        setattr(obj, name, _coerce(key, raw, hints[name]))
+    validate_fields(obj, prefix)
+
+
+def validate_fields(obj: Any, prefix: str) -> None:
+    """Check every field against its declared choices and bounds, then the dataclass's own ``validate()``."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        key = f"{prefix}{f.name}"
+        choices = f.metadata.get("choices")
+        if choices and value not in choices:
+            raise ConfigError(f"config key '{key}' is {value!r}; valid choices: {', '.join(map(str, choices))}.")
+        lo, hi = f.metadata.get("min"), f.metadata.get("max")
+        if lo is not None and value is not None and value < lo:
+            raise ConfigError(f"config key '{key}' is {value!r}; it must be >= {lo}.")
+        if hi is not None and value is not None and value > hi:
+            raise ConfigError(f"config key '{key}' is {value!r}; it must be <= {hi}.")
+    check = getattr(obj, "validate", None)
+    if callable(check):
+        check()
+
+
+def parse_overrides(items: list[str] | None) -> dict:
+    """Turn ``["train.steps=10", "model.nz=64"]`` into a nested dict (values parsed as YAML scalars)."""
+    out: dict = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value (e.g. train.steps=1000), got {item!r}.")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {key}: '{p}' is a value, not a section.")
+        node[parts[-1]] = value
+    return out
+
+
+def deep_merge(base: dict, update: dict) -> dict:
+    """Recursively merge ``update`` into a copy of ``base``."""
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Read a YAML config file as a dict, with a clear error for a missing or malformed file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist.")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {p} is not valid YAML: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p} must hold a mapping at the top level.")
+    return data
+
+
+def build_config(model_name: str | None, *layers: dict) -> RunConfig:
+    """Resolve a RunConfig: the model's paper defaults, then each layer (preset, file, --set) in order."""
+    from condgen.models import get_model_class  # late import: models import this module
+
+    merged: dict = {}
+    for layer in layers:
+        merged = deep_merge(merged, layer or {})
+    section = merged.get("model", {}) or {}
+    if not isinstance(section, dict):
+        raise ConfigError("config section 'model' must be a mapping (e.g. model: {name: dcgan}).")
+    name = model_name or section.get("name")
+    if section.get("name") and model_name and section["name"] != model_name:
+        raise ConfigError(f"the config is for model '{section['name']}' but '{model_name}' was asked for.")
+    if not name:
+        raise ConfigError("no model given: pass a model name (see `condgen models`) or a config with model.name.")
+    cls = get_model_class(name)
+    top_valid = ["model", "seed", "data", "train"]
+    for key in merged:
+        if key not in top_valid:
+            raise _unknown_key(key, top_valid)
+    cfg = RunConfig(model_name=name, model=cls.Config())
+    # The model's training defaults (its paper's schedule, batch size, ...) sit under the user's layers.
+    defaults = getattr(cls, "train_defaults", {}) or {}
+    for sec, values in (("data", defaults.get("data", {})), ("train", defaults.get("train", {}))):
+        update_dataclass(getattr(cfg, sec), values, f"{sec}.")
+    update_dataclass(cfg.model, {k: v for k, v in section.items() if k != "name"}, "model.")
+    if "seed" in merged:
+        cfg.seed = _coerce("seed", merged["seed"], int)
+    update_dataclass(cfg.data, merged.get("data", {}) or {}, "data.")
+    update_dataclass(cfg.train, merged.get("train", {}) or {}, "train.")
+    return cfg
+
+
+def config_from_dict(data: dict) -> RunConfig:
+    """Re-create a RunConfig from a saved ``config.yaml`` dict."""
+    return build_config(None, data)
+
+
+def preset_path(name: str) -> Path:
+    """Path of a packaged YAML preset (``condgen/configs/NAME.yaml``)."""
+    return Path(__file__).parent / "configs" / f"{name}.yaml"
+
+
+def list_presets() -> list[str]:
+    """Names of the packaged presets."""
+    return sorted(p.stem for p in (Path(__file__).parent / "configs").glob("*.yaml"))

@@ -1,0 +1,89 @@
+"""Datasets: a built-in name or a folder of images in, ``dict[str, Tensor]`` items out (images in [-1, 1])."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from condgen.data.builtin import BUILTIN, BuiltinInfo, InMemoryDataset, list_builtin, load_builtin, make_builtin
+from condgen.data.folder import ClassFolderDataset, ImageFolderDataset
+from condgen.data.images import IMG_EXTENSIONS, BadImageWarning, list_images, load_image, open_image, to_tensor
+from condgen.data.sampler import ResumableSampler, batches_per_epoch
+from condgen.errors import DataError
+
+__all__ = [
+    "BUILTIN", "IMG_EXTENSIONS", "BadImageWarning", "BuiltinInfo", "ClassFolderDataset", "DataError",
+    "ImageFolderDataset", "InMemoryDataset", "ResumableSampler", "batches_per_epoch", "dataset_info",
+    "list_builtin", "list_images", "load_dataset", "load_image", "make_builtin", "open_image", "to_tensor",
+]
+
+KINDS = ("images", "classes")
+
+
+def _split_root(root: Path, split: str, fallback_to_train: bool) -> Path:
+    """The folder holding ``split``: ``root/split`` if present, else ``root`` itself as the train split."""
+    if (root / split).is_dir():
+        return root / split
+    if split == "train":
+        if (root / "test").is_dir():
+            raise DataError(f"{root} has a test/ folder but no train/ folder; add {root}/train or point at the "
+                            "folder holding the training images.")
+        return root
+    if fallback_to_train:
+        warnings.warn(f"{root} has no {split}/ folder; using the training images for the {split} split.",
+                      stacklevel=3)
+        return _split_root(root, "train", False)
+    if (root / "train").is_dir():
+        raise DataError(f"{root} has a train/ but no {split}/ subfolder; add {root}/{split} with {split} images.")
+    raise DataError(f"{root} has no {split}/ subfolder, so there is no {split} split (the folder itself is the "
+                    f"train split). Add {root}/{split}, or move the training images to {root}/train.")
+
+
+def load_dataset(spec: str, kind: str, split: str = "train", image_size: int = 64, channels: int = 3,
+                 bad_images: str = "skip", fallback_to_train: bool = False) -> Dataset:
+    """A dataset from a built-in name (see ``list_builtin``) or a folder; kind "classes" adds ``label``.
+
+    A built-in name wins over a folder of the same name (write ``./digits`` for the folder). A folder with a
+    ``train/`` (or ``split``) subfolder uses it; otherwise the folder itself is the train split.
+    """
+    if kind not in KINDS:
+        raise DataError(f"dataset kind must be one of {', '.join(KINDS)}, got {kind!r}.")
+    spec = str(spec)
+    if not spec:
+        raise DataError(f"no data given: set data.path (--data) to a folder or a built-in dataset "
+                        f"({', '.join(sorted(BUILTIN))}).")
+    if spec in BUILTIN:
+        return load_builtin(spec, kind=kind, split=split, image_size=image_size, channels=channels)
+    root = Path(spec).expanduser()
+    if not root.exists():
+        raise DataError(f"data folder {root} does not exist (and it is not a built-in dataset: "
+                        f"{', '.join(sorted(BUILTIN))}).")
+    if not root.is_dir():
+        raise DataError(f"data path {root} is a file, not a folder of images.")
+    root = _split_root(root, split, fallback_to_train)
+    if kind == "classes":
+        return ClassFolderDataset(root, image_size, channels, bad_images=bad_images)
+    # Class-structured data (images only in subfolders) also serves unconditional models, labels unused.
+    gather = not list_images(root) and any(
+        list_images(p) for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return ImageFolderDataset(root, image_size, channels, bad_images=bad_images, include_subfolders=gather)
+
+
+def dataset_info(ds: Dataset) -> dict:
+    """``{num_classes, classes, channels, image_size, size}`` of a condgen dataset (or a Subset of one)."""
+    base = ds
+    while hasattr(base, "dataset") and not hasattr(base, "image_size"):
+        base = base.dataset  # torch Subset and similar wrappers
+    try:
+        return {
+            "num_classes": int(base.num_classes),
+            "classes": list(base.classes),
+            "channels": int(base.channels),
+            "image_size": int(base.image_size),
+            "size": len(ds),
+        }
+    except (AttributeError, TypeError):
+        raise DataError(f"{type(ds).__name__} is not a condgen dataset (it lacks num_classes/classes/channels/"
+                        "image_size); build it with condgen.data.load_dataset.") from None

@@ -1,0 +1,217 @@
+"""Built-in offline datasets: written once as image folders into a cache, then held in memory as uint8 tensors.
+
+The cache is ``$CONDGEN_CACHE`` if set, else ``~/.cache/condgen``; ``digits`` lands in ``<cache>/digits``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from condgen.data.folder import ClassFolderDataset, ImageFolderDataset
+from condgen.data.images import open_image, resize_to, to_uint8_array, uint8_to_float
+from condgen.errors import DataError
+
+# Bump when builtin_arrays or the folder layout changes, so stale caches are rebuilt rather than reused.
+CACHE_VERSION = 1
+_MARKER = ".condgen-builtin.json"  # hidden, so image listing ignores it
+
+
+@dataclass(frozen=True)
+class BuiltinInfo:
+    """What a built-in dataset is: its kind ("classes" or "images"), where it comes from and how big it is."""
+
+    name: str
+    description: str
+    kind: str
+    source: str
+    counts: Mapping[str, int] = field(default_factory=dict)
+    image_size: int = 32
+    channels: int = 1
+
+
+BUILTIN: dict[str, BuiltinInfo] = {
+    "digits": BuiltinInfo(
+        name="digits",
+        description="handwritten digits 0-9, grey 32x32 (the 8x8 originals upscaled bicubic), 10 classes",
+        kind="classes",
+        source="scikit-learn load_digits (UCI optical recognition of handwritten digits), stratified 80/20 split",
+        counts={"train": 1437, "test": 360},
+        image_size=32,
+    ),
+    "faces": BuiltinInfo(
+        name="faces",
+        description="100 face crops, grey 25x25, no labels",
+        kind="images",
+        source="scikit-image data.lfw_subset (Labeled Faces in the Wild), 80/20 split",
+        counts={"train": 80, "test": 20},
+        image_size=25,
+    ),
+}
+
+
+def list_builtin() -> list[BuiltinInfo]:
+    """The built-in datasets, by name."""
+    return [BUILTIN[k] for k in sorted(BUILTIN)]
+
+
+def builtin_info(name: str) -> BuiltinInfo:
+    """The BuiltinInfo for ``name``, or a DataError listing the valid names."""
+    try:
+        return BUILTIN[name]
+    except KeyError:
+        raise DataError(f"unknown built-in dataset {name!r}; valid names: {', '.join(sorted(BUILTIN))} "
+                        "(or pass a folder path).") from None
+
+
+def cache_dir() -> Path:
+    """Where built-in datasets are materialised: ``$CONDGEN_CACHE`` or ``~/.cache/condgen``."""
+    env = os.environ.get("CONDGEN_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "condgen"
+
+
+def _save_png(arr: np.ndarray, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # No metadata and fixed zlib settings: the same arrays give byte-identical files.
+    Image.fromarray(arr).save(path, format="PNG", compress_level=6)
+
+
+def _write_layout(info: BuiltinInfo, dest: Path) -> None:
+    """Write ``dest/{train,test}/...`` PNGs for one built-in dataset, plus the marker file."""
+    from condgen.data import builtin_arrays  # late: pulls in scikit-learn / scikit-image
+
+    if info.name == "digits":
+        for split, (imgs, labels) in builtin_arrays.digits_arrays().items():
+            for i, (img, label) in enumerate(zip(imgs, labels, strict=True)):
+                _save_png(img, dest / split / str(int(label)) / f"{i:05d}.png")
+    elif info.name == "faces":
+        for split, imgs in builtin_arrays.faces_arrays().items():
+            for i, img in enumerate(imgs):
+                _save_png(img, dest / split / f"{i:05d}.png")
+    else:  # pragma: no cover - BUILTIN and this function must grow together
+        raise AssertionError(info.name)
+    marker = {"name": info.name, "version": CACHE_VERSION, "counts": dict(info.counts)}
+    (dest / _MARKER).write_text(json.dumps(marker, sort_keys=True) + "\n")
+
+
+def _is_complete(path: Path, info: BuiltinInfo) -> bool:
+    try:
+        marker = json.loads((path / _MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return marker.get("version") == CACHE_VERSION and marker.get("counts") == dict(info.counts)
+
+
+def _build_atomically(info: BuiltinInfo, final: Path) -> None:
+    """Write into a private temp folder next to ``final``, then rename it into place in one step."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        _write_layout(info, tmp)
+        os.rename(tmp, final)  # fails if another process got there first; theirs is as good as ours
+    except OSError:
+        if not final.is_dir():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def ensure_builtin(name: str) -> Path:
+    """The cached image-folder copy of a built-in dataset, written the first time it is needed."""
+    info = builtin_info(name)
+    final = cache_dir() / name
+    if _is_complete(final, info):
+        return final
+    if final.exists():
+        # A stale or half-copied cache (older version, or a hand-edited folder): move it aside first.
+        aside = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
+        try:
+            os.rename(final, aside)
+        except OSError:
+            pass  # another process moved it already
+        shutil.rmtree(aside, ignore_errors=True)
+    try:
+        _build_atomically(info, final)
+    except OSError as e:
+        raise DataError(f"cannot write the built-in dataset {name!r} to {final} ({e}); set CONDGEN_CACHE to a "
+                        "writable folder.") from None
+    if not _is_complete(final, info):
+        raise DataError(f"the cached built-in dataset at {final} is incomplete; delete it and retry.")
+    return final
+
+
+def make_builtin(name: str, out_dir: str | Path) -> Path:
+    """Write a built-in dataset as image folders (``out_dir/train``, ``out_dir/test``) and return ``out_dir``."""
+    info = builtin_info(name)
+    out = Path(out_dir).expanduser()
+    if out.exists():
+        if not out.is_dir() or any(out.iterdir()):
+            raise DataError(f"{out} already exists and is not an empty folder; choose another --out or remove it.")
+        out.rmdir()
+    try:
+        _build_atomically(info, out)
+    except OSError as e:
+        raise DataError(f"cannot write {name!r} to {out} ({e}).") from None
+    return out
+
+
+class InMemoryDataset(Dataset):
+    """Images held as one uint8 N x C x S x S tensor (+ int64 labels); items match the folder datasets."""
+
+    in_memory = True
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None = None,
+                 classes: list[str] | None = None, name: str = ""):
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise DataError(f"InMemoryDataset expects a uint8 N x C x H x W tensor, got {images.dtype} "
+                            f"{tuple(images.shape)}.")
+        self.images = images
+        self.labels = labels
+        self.classes = list(classes or [])
+        self.num_classes = len(self.classes) if labels is not None else 0
+        self.channels = images.shape[1]
+        self.image_size = images.shape[-1]
+        self.name = name
+        self.bad_files: list[tuple[Path, str]] = []
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        """The image (float in [-1, 1]) at ``index``, with its label when the data has classes."""
+        item = {"image": uint8_to_float(self.images[index])}
+        if self.labels is not None:
+            item["label"] = self.labels[index]
+        return item
+
+
+def load_builtin(name: str, kind: str = "images", split: str = "train", image_size: int = 64,
+                 channels: int = 3) -> InMemoryDataset:
+    """A built-in dataset in memory, resized to ``image_size`` with ``channels`` once at load time."""
+    info = builtin_info(name)
+    if split not in info.counts:
+        raise DataError(f"built-in dataset {name!r} has no split {split!r}; it has {', '.join(info.counts)}.")
+    if kind == "classes" and info.kind != "classes":
+        raise DataError(f"built-in dataset {name!r} has no classes (it is a plain image set); use it with an "
+                        "unconditional model (gan, dcgan), or use a class dataset such as 'digits'.")
+    root = ensure_builtin(name) / split
+    if kind == "classes":
+        folder = ClassFolderDataset(root, image_size, channels, bad_images="error")
+        labels, classes = folder.labels, folder.classes
+    else:
+        folder = ImageFolderDataset(root, image_size, channels, bad_images="error",
+                                    include_subfolders=info.kind == "classes")
+        labels, classes = None, []
+    arrays = [to_uint8_array(resize_to(open_image(f, channels), image_size)) for f in folder.files]
+    images = torch.from_numpy(np.stack(arrays))
+    return InMemoryDataset(images, labels, classes, name=name)

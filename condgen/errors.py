@@ -1,0 +1,33 @@
+"""Errors a user can cause. The CLI prints them as one paragraph, without a traceback, and exits non-zero."""
+
+from __future__ import annotations
+
+
+class CondgenError(Exception):
+    """Base class for every error condgen reports to a user (what went wrong and how to fix it)."""
+
+    exit_code = 2
+
+
+class ConfigError(CondgenError):
+    """An unknown or mistyped config key, a wrong type, or an impossible value."""
+
+
+class DataError(CondgenError):
+    """A missing or empty data folder, an unreadable image, unpaired data, a bad label id."""
+
+
+class ModelError(CondgenError):
+    """An unknown model name or an architecture that cannot take the requested shape."""
+
+
+class CheckpointError(CondgenError):
+    """A run folder that is not a run, a conflicting config on resume, an unreadable checkpoint."""
+
+
+class TrainingError(CondgenError):
+    """Training stopped: a NaN/Inf loss or a failed checkpoint write (the last good checkpoint is kept)."""
+
+
+class WeightsNotFoundError(CondgenError):
+    """Pretrained weights that are needed are not on this machine (nothing is downloaded)."""

@@ -1,0 +1,107 @@
+"""Evaluate a run: FID/KID of generated images against the held-out split, beside the real-data floor,
+and class accuracy for class-conditional models. Results go to RUN/eval.json, metrics.jsonl and the report."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import condgen
+from condgen.data import load_dataset
+from condgen.errors import DataError
+
+
+def _dataset_images(ds, batch_size: int = 256):
+    """Yield image batches of a dataset (labels dropped)."""
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0)
+    for batch in loader:
+        yield batch["image"]
+
+
+def _generated(model, n: int, seed: int, num_classes: int, batch_size: int = 250):
+    """Yield (images, labels) in batches: ``n`` samples, classes balanced for conditional models."""
+    gen = torch.Generator().manual_seed(seed)
+    done = 0
+    while done < n:
+        k = min(batch_size, n - done)
+        z = model.sample_z(k, gen)
+        labels = (torch.arange(done, done + k) % num_classes) if num_classes else None
+        yield model.generate(z=z, labels=labels).cpu(), labels
+        done += k
+
+
+def evaluate_run(run: str | Path, n: int = 2000, features: str = "auto", weights_path: str | Path | None = None,
+                 seed: int = 0, ema: bool = True) -> dict[str, Any]:
+    """Compute the metrics of a run's generator and record them in the run directory."""
+    from condgen.metrics import class_accuracy, fid_kid, get_feature_extractor
+
+    run = Path(run)
+    model = condgen.load(run, ema=ema)
+    cfg = model.run_config
+    data = cfg.data.path
+    req = type(model).data_requirements(cfg.model)
+    kind = req["kind"]
+    kw = dict(kind=kind, image_size=req["image_size"], channels=req["channels"], bad_images=cfg.data.bad_images)
+    train_ds = load_dataset(data, split="train", **kw)
+    try:
+        test_ds = load_dataset(data, split="test", **kw)
+        ref_split = "test"
+    except DataError:
+        test_ds, ref_split = train_ds, "train"  # no held-out split: compare with the training images
+    extractor = get_feature_extractor(features, dataset=Path(str(data)).name, weights_path=weights_path)
+    num_classes = getattr(model.cfg, "num_classes", 0)
+
+    fakes, labels = [], []
+    with torch.no_grad():
+        for imgs, lab in _generated(model, n, seed, num_classes):
+            fakes.append(imgs)
+            if lab is not None:
+                labels.append(lab)
+    scores = fid_kid(_dataset_images(test_ds), iter(fakes), extractor)
+    results: dict[str, Any] = {
+        "step": getattr(model, "step", None), "n_fake": scores["n_fake"], "n_real": scores["n_real"],
+        "reference": f"{data}:{ref_split}", "features": scores["features"], "ema": bool(model.ema),
+        "fid": scores["fid"], "kid_mean": scores["kid_mean"], "kid_std": scores["kid_std"],
+    }
+    if ref_split == "test":
+        floor = fid_kid(_dataset_images(test_ds), _dataset_images(train_ds), extractor)
+        results.update(fid_floor=floor["fid"], kid_floor=floor["kid_mean"])
+    if num_classes:
+        from condgen.metrics import load_digit_classifier
+
+        if Path(str(data)).name != "digits" or num_classes != 10:
+            results["class_accuracy"] = None
+            results["class_accuracy_note"] = "needs a classifier for this dataset (shipped: digits)"
+        else:
+            clf = load_digit_classifier()
+            results["class_accuracy"] = class_accuracy(torch.cat(fakes), torch.cat(labels), clf)
+    out = run / "eval.json"
+    history = json.loads(out.read_text()) if out.is_file() else []
+    history.append(results)
+    out.write_text(json.dumps(history, indent=2))
+    with open(run / "metrics.jsonl", "a") as f:
+        line = {"step": results["step"], "time": time.time(), "kind": "eval",
+                **{k: v for k, v in results.items() if isinstance(v, (int, float)) and k != "step"}}
+        f.write(json.dumps(line) + "\n")
+    from condgen.train.report import write_report
+
+    write_report(run)
+    return results
+
+
+def format_results(r: dict[str, Any]) -> str:
+    """A short human-readable summary of evaluate_run's results."""
+    lines = [f"step {r['step']}: {r['n_fake']} generated vs {r['n_real']} real ({r['reference']}), "
+             f"features: {r['features']}{' (EMA generator)' if r['ema'] else ''}",
+             f"  FID {r['fid']:.3f}" + (f"   (floor, real test vs real train: {r['fid_floor']:.3f})"
+                                       if "fid_floor" in r else ""),
+             f"  KID {r['kid_mean']:.5f} ± {r['kid_std']:.5f}" + (f"   (floor {r['kid_floor']:.5f})"
+                                                               if "kid_floor" in r else "")]
+    if "class_accuracy" in r:
+        acc = r["class_accuracy"]
+        lines.append(f"  class accuracy {acc:.4f}" if acc is not None else f"  class accuracy: {r['class_accuracy_note']}")
+    return "\n".join(lines)

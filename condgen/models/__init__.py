@@ -1,0 +1,32 @@
+"""The model registry: a plain dict from name to class. A new model is one file plus one line here."""
+
+from __future__ import annotations
+
+import difflib
+
+from condgen.errors import ModelError
+from condgen.models.base import GenerativeModel
+from condgen.models.cgan import CGAN
+from condgen.models.dcgan import DCGAN
+from condgen.models.gan import GAN
+
+MODELS: dict[str, type[GenerativeModel]] = {
+    "gan": GAN,
+    "dcgan": DCGAN,
+    "cgan": CGAN,
+}
+
+
+def get_model_class(name: str) -> type[GenerativeModel]:
+    """The model class registered under ``name``, or a ModelError listing the valid names."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, MODELS, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ModelError(f"unknown model '{name}'.{hint} Available models: {', '.join(MODELS)}.") from None
+
+
+def build_model(name: str, cfg) -> GenerativeModel:
+    """Instantiate model ``name`` from its config."""
+    return get_model_class(name)(cfg)

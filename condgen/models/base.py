@@ -1,0 +1,132 @@
+"""The model contract every model in condgen/models follows (see DESIGN.md, "The model contract")."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+
+def unwrap(net: nn.Module) -> nn.Module:
+    """The plain module inside a DDP (``.module``) or ``torch.compile`` (``._orig_mod``) wrapper."""
+    while True:
+        if hasattr(net, "module") and isinstance(net.module, nn.Module):
+            net = net.module
+        elif hasattr(net, "_orig_mod"):
+            net = net._orig_mod
+        else:
+            return net
+
+
+class GenerativeModel:
+    """Base class: named networks and optimizers, one full training step, and inference.
+
+    Subclasses set ``Config`` (a dataclass with the paper's defaults), build ``self.nets`` and
+    ``self.optimizers`` in ``__init__``, and implement ``training_step`` and ``generate``. The trainer
+    may wrap entries of ``self.nets`` (DDP, compile); models call ``self.nets[name](...)`` in training
+    and ``self.net(name)`` (the plain module, or its EMA copy) in inference.
+    """
+
+    Config: ClassVar[type]
+    #: which dataset layout the model trains on: "images" (unlabelled) or "classes" (class subfolders)
+    data_kind: ClassVar[str] = "images"
+    #: names of networks the trainer may keep an exponential moving average of
+    ema_nets: ClassVar[tuple[str, ...]] = ("G",)
+    #: training defaults of the paper (dotted sections "data"/"train"), under YAML presets and --set
+    train_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def __init__(self, cfg: Any):
+        self.cfg = cfg
+        self.nets: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.ema: dict[str, nn.Module] = {}
+        self.device = torch.device("cpu")
+        self.channels_last = False
+        self.grad_scaler: torch.amp.GradScaler | None = None
+        self.use_ema_for_inference = True
+
+    # ----- set-up used by the trainer --------------------------------------------------------------
+    @classmethod
+    def data_requirements(cls, cfg: Any) -> dict[str, Any]:
+        """What the dataset must provide: image size and channels (from the model config)."""
+        return {"image_size": cfg.image_size, "channels": cfg.channels, "kind": cls.data_kind}
+
+    @classmethod
+    def fill_from_data(cls, cfg: Any, info: dict[str, Any]) -> None:
+        """Fill config fields the data decides (e.g. ``num_classes``); the default needs nothing."""
+
+    def to(self, device: torch.device | str, channels_last: bool = False) -> GenerativeModel:
+        """Move every network (and EMA copy) to ``device``, optionally in channels_last memory format."""
+        self.device = torch.device(device)
+        self.channels_last = channels_last
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        for group in (self.nets, self.ema):
+            for name, net in group.items():
+                group[name] = net.to(self.device, memory_format=fmt)
+        return self
+
+    def prepare_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Move tensors of a batch to the model's device (images in channels_last when enabled)."""
+        out = {}
+        for k, v in batch.items():
+            if isinstance(v, torch.Tensor):
+                v = v.to(self.device, non_blocking=True)
+                if self.channels_last and v.dim() == 4:
+                    v = v.contiguous(memory_format=torch.channels_last)
+            out[k] = v
+        return out
+
+    def net(self, name: str) -> nn.Module:
+        """The network to use for inference: its EMA copy when one exists, else the plain module."""
+        if self.use_ema_for_inference and name in self.ema:
+            return self.ema[name]
+        return unwrap(self.nets[name])
+
+    def optimize(self, name: str, loss: torch.Tensor) -> None:
+        """Zero grads, backpropagate ``loss`` and step optimizer ``name`` (fp16 grad scaling if enabled)."""
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        if self.grad_scaler is not None:
+            self.grad_scaler.scale(loss).backward()
+            self.grad_scaler.step(opt)
+            self.grad_scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+
+    def train_mode(self, training: bool = True) -> None:
+        """Put every network in train (or eval) mode."""
+        for net in self.nets.values():
+            net.train(training)
+
+    # ----- the contract ----------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """One full update (every D and G step in the paper's order); returns the scalar losses (detached)."""
+        raise NotImplementedError
+
+    def generate(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """Inference: images in [-1, 1], NCHW."""
+        raise NotImplementedError
+
+    def fixed_inputs(self, n: int, seed: int, batch: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The fixed inputs (noise, labels, ...) the trainer reuses for every sample grid."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def sample_grid(self, fixed: dict[str, Any]) -> torch.Tensor:
+        """Images for the periodic sample grid, from ``fixed_inputs``."""
+        return self.generate(**fixed)
+
+    @contextlib.contextmanager
+    def inference(self):
+        """Eval mode and no grad for the duration, restoring train mode after."""
+        was = {k: n.training for k, n in self.nets.items()}
+        self.train_mode(False)
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            for k, n in self.nets.items():
+                n.train(was[k])

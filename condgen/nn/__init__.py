@@ -1,0 +1,1 @@
+"""Building blocks only: layers, generators, discriminators, feature networks. No training logic."""

@@ -1,0 +1,461 @@
+"""The model-agnostic trainer: device, precision, DDP, EMA, LR schedules, checkpoints, logging, progress.
+
+It knows no model by name: it drives any ``GenerativeModel`` through ``training_step`` and
+``fixed_inputs``/``sample_grid`` (DESIGN.md, "The model contract").
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import random
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+from condgen.config import RunConfig, config_from_dict, load_yaml
+from condgen.errors import CheckpointError, ConfigError, TrainingError
+from condgen.models import get_model_class
+from condgen.models.base import GenerativeModel, unwrap
+from condgen.train import distributed as dist_utils
+from condgen.train.checkpoint import CheckpointManager, load_checkpoint, rng_state, set_rng_state
+
+
+# ----- device and precision -----------------------------------------------------------------------
+def select_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA, then Apple MPS, then CPU; otherwise the named device (checked to exist)."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"train.device '{name}' is not a device; use auto, cpu, cuda, cuda:N or mps.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device is cuda but no CUDA GPU is available here; use --device cpu.")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("train.device is mps but MPS is not available here; use --device cpu.")
+    return device
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True on CPUs with native bf16 math (AVX512-BF16 or AMX), where oneDNN runs bf16 convolutions fast."""
+    cpu = getattr(torch, "cpu", None)
+    checks = [getattr(cpu, "_is_avx512_bf16_supported", None), getattr(cpu, "_is_amx_tile_supported", None)]
+    return any(c() for c in checks if c is not None)
+
+
+def select_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``precision`` (None = fp32). ``auto`` follows benchmarks/RESULTS.md: bf16
+    where the hardware has native bf16 (it measured faster and trained as well), else fp32."""
+    if name == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+        if device.type == "cpu" and cpu_has_fast_bf16():
+            return torch.bfloat16
+        return None
+    if name == "fp32":
+        return None
+    if name == "fp16" and device.type == "cpu":
+        raise ConfigError("train.precision fp16 is for GPUs; on a CPU use bf16 or fp32.")
+    return torch.bfloat16 if name == "bf16" else torch.float16
+
+
+def select_channels_last(name: str, device: torch.device, dtype: torch.dtype | None) -> bool:
+    """channels_last memory format: on by default with autocast on CPU/GPU, where it measured faster."""
+    if name == "auto":
+        return dtype is not None and device.type in ("cpu", "cuda")
+    return name == "true"
+
+
+# ----- LR schedules -------------------------------------------------------------------------------
+def lr_lambda(kind: str, total: int, decay_start: float, step_size: int, gamma: float):
+    """Multiplier of the base LR at a step: constant; linear (constant, then linearly to zero, as in
+    pix2pix/CycleGAN's 100 + 100 epochs); step (x gamma every step_size steps)."""
+    if kind == "linear":
+        start = int(total * decay_start)
+        span = max(1, total - start)
+        return lambda s: 1.0 - max(0, s - start) / span
+    if kind == "step":
+        if step_size <= 0:
+            raise ConfigError("train.lr_schedule=step needs train.lr_step_size > 0.")
+        return lambda s: gamma ** (s // step_size)
+    return lambda s: 1.0
+
+
+# ----- run directories ----------------------------------------------------------------------------
+def is_run_dir(path: Path) -> bool:
+    """A folder holding a condgen run (config.yaml)."""
+    return (Path(path) / "config.yaml").is_file()
+
+
+def load_run_config(run_dir: str | Path) -> RunConfig:
+    """The config a run was made with, or a CheckpointError if the folder is not a run."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir} does not exist; give the folder of a run made by `condgen train`.")
+    if not is_run_dir(run_dir):
+        raise CheckpointError(f"{run_dir} is not a condgen run (no config.yaml in it).")
+    return config_from_dict(load_yaml(run_dir / "config.yaml"))
+
+
+def config_conflicts(saved: RunConfig, new: RunConfig) -> list[str]:
+    """Keys whose values differ between two configs and that would change what a resumed run computes."""
+    allowed = {"train.steps", "train.epochs", "train.progress", "train.checkpoint_every", "train.sample_every",
+               "train.log_every", "train.keep_checkpoints", "train.tensorboard", "data.num_workers",
+               "train.device"}
+    a, b = _flatten(saved.to_dict()), _flatten(new.to_dict())
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in allowed)
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class _StopRequest:
+    """SIGINT/SIGTERM set a flag the loop checks between steps, so a checkpoint is always consistent.
+    A second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopRequest:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What a finished (or stopped) run reports."""
+
+    run_dir: Path
+    step: int
+    stopped_early: bool
+    last_losses: dict[str, float]
+
+
+class Trainer:
+    """Trains one model according to a RunConfig, writing everything into a run directory."""
+
+    def __init__(self, cfg: RunConfig, run_dir: str | Path, resume: bool = False):
+        self.cfg, self.run_dir, self.resume = cfg, Path(run_dir), resume
+        self.device = select_device(cfg.train.device)
+        self.rank, self.local_rank, self.world = dist_utils.init_distributed(self.device.type)
+        if self.device.type == "cuda" and self.world > 1:
+            self.device = torch.device("cuda", self.local_rank)
+        self.is_main = self.rank == 0
+        self.amp_dtype = select_precision(cfg.train.precision, self.device)
+        self.channels_last = select_channels_last(cfg.train.channels_last, self.device, self.amp_dtype)
+        self._prepare_run_dir()
+
+        from condgen.data import dataset_info, load_dataset
+
+        model_cls = get_model_class(cfg.model_name)
+        req = model_cls.data_requirements(cfg.model)
+        self.dataset = load_dataset(cfg.data.path, kind=req["kind"], split="train", image_size=req["image_size"],
+                                    channels=req["channels"], bad_images=cfg.data.bad_images)
+        self.data_info = dataset_info(self.dataset)
+        model_cls.fill_from_data(cfg.model, self.data_info)
+        if not resume and self.is_main:
+            cfg.save(self.run_dir / "config.yaml")
+
+        seed_everything(cfg.seed)  # identical initial weights on every rank
+        self.model: GenerativeModel = model_cls(cfg.model)
+        self.model.to(self.device, channels_last=self.channels_last)
+        if self.amp_dtype == torch.float16:
+            self.model.grad_scaler = torch.amp.GradScaler(self.device.type)
+
+        bs = cfg.data.batch_size
+        per_epoch = len(self.dataset) // (bs * self.world)
+        if per_epoch < 1:
+            raise ConfigError(f"data.batch_size {bs} x {self.world} process(es) is larger than the dataset "
+                              f"({len(self.dataset)} images); lower data.batch_size.")
+        self.steps_per_epoch = per_epoch
+        self.total_steps = cfg.train.steps or cfg.train.epochs * per_epoch
+        if self.total_steps <= 0:
+            raise ConfigError("set train.steps or train.epochs to a positive number.")
+
+        t = cfg.train
+        fn = lr_lambda(t.lr_schedule, self.total_steps, t.lr_decay_start, t.lr_step_size, t.lr_gamma)
+        self.schedulers = {k: torch.optim.lr_scheduler.LambdaLR(o, fn) for k, o in self.model.optimizers.items()}
+        if t.ema_decay > 0:
+            for name in self.model.ema_nets:
+                ema = copy.deepcopy(unwrap(self.model.nets[name])).eval()
+                ema.requires_grad_(False)
+                self.model.ema[name] = ema
+
+        self.step, self.epoch, self.epoch_pos = 0, 0, 0
+        self.ckpt = CheckpointManager(self.run_dir, keep=t.keep_checkpoints)
+        if resume:
+            self._load_resume_state()
+
+        if self.world > 1:
+            ids = [self.local_rank] if self.device.type == "cuda" else None
+            for name, net in list(self.model.nets.items()):
+                if any(p.requires_grad for p in net.parameters()):
+                    self.model.nets[name] = DDP(net, device_ids=ids, broadcast_buffers=True)
+
+        from condgen.train.logging import RunLogger
+
+        self.logger = RunLogger(self.run_dir, tensorboard=t.tensorboard, enabled=self.is_main)
+        # the training RNG differs per rank (different noise per shard), set after identical init
+        if not resume:
+            seed_everything(cfg.seed + 1_000_003 * self.rank)
+        self.fixed = self.model.fixed_inputs(t.num_samples, seed=cfg.seed + 12345,
+                                             batch=self._first_batch() if self.is_main else None)
+
+    # ----- set-up helpers ------------------------------------------------------------------------
+    def _prepare_run_dir(self) -> None:
+        if self.resume:
+            saved = load_run_config(self.run_dir)
+            conflicts = config_conflicts(saved, self.cfg)
+            # num_classes is filled from data after load; compare without it
+            conflicts = [c for c in conflicts if not c.endswith("num_classes")]
+            if conflicts:
+                a, b = _flatten(saved.to_dict()), _flatten(self.cfg.to_dict())
+                detail = "; ".join(f"{k}: run has {a.get(k)!r}, now {b.get(k)!r}" for k in conflicts[:6])
+                raise CheckpointError(f"cannot resume {self.run_dir}: the config differs from the run's ({detail}). "
+                                      f"Resume without changing these, or start a new run with another --out.")
+            return
+        if self.run_dir.exists() and any(self.run_dir.iterdir()):
+            if is_run_dir(self.run_dir):
+                raise CheckpointError(f"{self.run_dir} already holds a run. Continue it with "
+                                      f"`condgen train --resume {self.run_dir}`, or choose another --out.")
+            raise CheckpointError(f"{self.run_dir} exists and is not empty; choose a new --out folder.")
+        if self.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        dist_utils.barrier()
+
+    def _first_batch(self) -> dict[str, Any]:
+        n = min(len(self.dataset), self.cfg.train.num_samples)
+        items = [self.dataset[i] for i in range(n)]
+        batch = torch.utils.data.default_collate(items)
+        return self.model.prepare_batch(batch)
+
+    def _load_resume_state(self) -> None:
+        path = self.ckpt.latest()
+        if path is None:
+            raise CheckpointError(f"{self.run_dir} has no checkpoint to resume from (checkpoints/ is empty).")
+        state = load_checkpoint(path)
+        for name, sd in state["nets"].items():
+            unwrap(self.model.nets[name]).load_state_dict(sd)
+        for name, sd in state.get("ema", {}).items():
+            if name in self.model.ema:
+                self.model.ema[name].load_state_dict(sd)
+        for name, sd in state["optimizers"].items():
+            self.model.optimizers[name].load_state_dict(sd)
+        for name, sd in state["schedulers"].items():
+            self.schedulers[name].load_state_dict(sd)
+        if self.model.grad_scaler is not None and "grad_scaler" in state:
+            self.model.grad_scaler.load_state_dict(state["grad_scaler"])
+        self.step, self.epoch, self.epoch_pos = state["step"], state["epoch"], state["epoch_pos"]
+        rngs = state["rng"]
+        set_rng_state(rngs[self.rank] if self.rank < len(rngs) else rngs[0])
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: nets, EMA, optimizers, schedulers, counters, RNG."""
+        return {
+            "step": self.step, "epoch": self.epoch, "epoch_pos": self.epoch_pos,
+            "model_name": self.cfg.model_name, "config": self.cfg.to_dict(),
+            "nets": {k: unwrap(n).state_dict() for k, n in self.model.nets.items()},
+            "ema": {k: n.state_dict() for k, n in self.model.ema.items()},
+            "optimizers": {k: o.state_dict() for k, o in self.model.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            **({"grad_scaler": self.model.grad_scaler.state_dict()} if self.model.grad_scaler else {}),
+            "rng": self._gather_rng(),
+        }
+
+    def _gather_rng(self) -> list[dict[str, Any]]:
+        local = rng_state()
+        if not dist_utils.is_distributed():
+            return [local]
+        out: list[Any] = [None] * self.world
+        torch.distributed.all_gather_object(out, local)
+        return out
+
+    def save_checkpoint(self) -> Path | None:
+        """Write a checkpoint of the current step (rank 0 writes; every rank joins the RNG gather)."""
+        for name, net in self.model.nets.items():
+            bad = [k for k, v in unwrap(net).state_dict().items() if v.is_floating_point() and not v.isfinite().all()]
+            if bad:
+                raise TrainingError(f"network {name} holds NaN/Inf values ({bad[0]}, ...) at step {self.step}; "
+                                    f"not writing a checkpoint. The last good one is kept.")
+        state = self.state_dict()
+        path = self.ckpt.save(state, self.step) if self.is_main else None
+        dist_utils.barrier()
+        return path
+
+    # ----- the loop ------------------------------------------------------------------------------
+    def _loader(self):
+        from condgen.data.sampler import ResumableSampler
+
+        cfg = self.cfg.data
+        sampler = ResumableSampler(self.dataset, num_replicas=self.world, rank=self.rank, shuffle=True,
+                                   seed=self.cfg.seed, drop_last=True)
+        workers = cfg.num_workers
+        if workers < 0:
+            workers = 0 if getattr(self.dataset, "in_memory", False) else min(4, max(1, (torch.get_num_threads() // 2)))
+        loader = torch.utils.data.DataLoader(
+            self.dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=workers, drop_last=True,
+            pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
+            # its own generator, so making an iterator never draws from the training RNG
+            generator=torch.Generator().manual_seed(self.cfg.seed))
+        return sampler, loader
+
+    def _batches(self):
+        sampler, loader = self._loader()
+        bs = self.cfg.data.batch_size
+        while True:
+            sampler.set_epoch(self.epoch)
+            sampler.set_start(self.epoch_pos * bs)
+            for batch in loader:
+                self.epoch_pos += 1
+                yield batch
+            self.epoch += 1
+            self.epoch_pos = 0
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = self.cfg.train.ema_decay
+        for name, ema in self.model.ema.items():
+            src = unwrap(self.model.nets[name])
+            for pe, p in zip(ema.parameters(), src.parameters()):
+                pe.lerp_(p.detach(), 1.0 - decay)
+            for be, b in zip(ema.buffers(), src.buffers()):
+                be.copy_(b)
+
+    def _save_samples(self) -> None:
+        if not self.is_main:
+            return
+        from condgen.train.images import save_grid
+
+        with self.model.inference():
+            imgs = self.model.sample_grid(self.fixed).float().cpu()
+        nrow = getattr(self.model, "grid_nrow", None) or self._grid_cols(imgs.shape[0])
+        save_grid(imgs, self.run_dir / "samples" / f"step_{self.step:06d}.png", nrow=nrow)
+        self.logger.image(self.step, "samples", imgs)
+
+    def _grid_cols(self, n: int) -> int:
+        k = getattr(self.model.cfg, "num_classes", 0)
+        return max(1, n // k) if k else int(math.ceil(math.sqrt(n)))
+
+    def _write_report(self) -> None:
+        if self.is_main:
+            from condgen.train.report import write_report
+
+            write_report(self.run_dir)
+
+    def _nan_message(self, bad: list[str], values: dict[str, float]) -> str:
+        steps = self.ckpt.steps()
+        kept = (f"the last good checkpoint, step {steps[-1]}, is kept in {self.ckpt.dir}" if steps
+                else "no checkpoint had been written yet")
+        return (f"loss {', '.join(bad)} became {values[bad[0]]} at step {self.step + 1}; training stopped and "
+                f"{kept}. Try a lower learning rate, train.precision=fp32, or check the data; continue with "
+                f"--resume {self.run_dir}.")
+
+    def fit(self) -> TrainResult:
+        """Train to ``total_steps`` (or until Ctrl-C/SIGTERM), checkpointing and logging on the way."""
+        t = self.cfg.train
+        autocast = torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                                  enabled=self.amp_dtype is not None)
+        bar = None
+        if self.is_main and t.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
+                       desc=self.cfg.model_name)
+        last: dict[str, float] = {}
+        stopped = False
+        images_seen, t0 = 0, time.perf_counter()
+        self.model.train_mode(True)
+        batches = self._batches()
+        try:
+            with _StopRequest() as stop:
+                while self.step < self.total_steps:
+                    batch = self.model.prepare_batch(next(batches))
+                    with autocast:
+                        losses = self.model.training_step(batch)
+                    values = {k: float(v) for k, v in losses.items()}
+                    bad = [k for k, v in values.items() if not math.isfinite(v)]
+                    if bad:
+                        raise TrainingError(self._nan_message(bad, values))
+                    self.step += 1
+                    for s in self.schedulers.values():
+                        s.step()
+                    if self.model.ema:
+                        self._update_ema()
+                    images_seen += next(iter(batch.values())).shape[0] * self.world
+                    last = values
+                    if self.step % t.log_every == 0 or self.step == self.total_steps:
+                        dt = time.perf_counter() - t0
+                        ips = images_seen / dt if dt > 0 else 0.0
+                        lr = next(iter(self.model.optimizers.values())).param_groups[0]["lr"]
+                        self.logger.scalars(self.step, {**values, "lr": lr, "images_per_s": ips,
+                                                        "epoch": self.epoch})
+                        images_seen, t0 = 0, time.perf_counter()
+                        if bar is not None:
+                            bar.set_postfix({**{k.split("/")[-1]: f"{v:.3f}" for k, v in values.items()},
+                                             "img/s": f"{ips:.0f}"}, refresh=False)
+                    if bar is not None:
+                        bar.update(1)
+                    if self.step % t.sample_every == 0:
+                        self._save_samples()
+                        self._write_report()
+                    if self.step % t.checkpoint_every == 0 and self.step < self.total_steps:
+                        self.save_checkpoint()
+                    if stop.signal is not None:
+                        stopped = True
+                        break
+                if self.step % t.sample_every != 0:
+                    self._save_samples()
+                self.save_checkpoint()
+        finally:
+            if bar is not None:
+                bar.close()
+            self._write_report()
+            self.logger.close()
+        return TrainResult(self.run_dir, self.step, stopped, last)
+
+
+def train(cfg: RunConfig, out: str | Path, resume: bool = False) -> TrainResult:
+    """Train a model from a config into ``out`` (or continue the run in ``out`` with ``resume``)."""
+    try:
+        return Trainer(cfg, out, resume=resume).fit()
+    finally:
+        dist_utils.cleanup()
