@@ -79,9 +79,11 @@ def train(
         cfg = build_config(model, saved, load_yaml_opt(config), layer_flags, parse_overrides(overrides))
         result = run_training(cfg, resume, resume=True)
     else:
-        if model is None:
-            raise ConfigError("give a model to train (see `condgen models`), or --resume RUN.")
+        if model is None and config is None:
+            raise ConfigError("give a model to train (see `condgen models`), a --config with model.name, "
+                              "or --resume RUN.")
         cfg = resolve_config(model, data, config, preset, overrides, **flags)
+        model = cfg.model_name
         if not cfg.data.path:
             raise ConfigError("no training data: pass --data FOLDER or a built-in name (see `condgen data list`).")
         if out is None:

@@ -301,6 +301,25 @@ class Trainer:
             "rng": self._gather_rng(),
         }
 
+    def check_replicas(self) -> None:
+        """Compare a hash of every rank's weights and buffers; DDP must keep them identical."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for name in sorted(self.model.nets):
+            for k, v in sorted(unwrap(self.model.nets[name]).state_dict().items()):
+                h.update(k.encode())
+                h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        out: list[Any] = [None] * self.world
+        torch.distributed.all_gather_object(out, h.hexdigest())
+        if len(set(out)) != 1:
+            raise TrainingError(f"the {self.world} processes hold different weights at step {self.step}; "
+                                f"this is a bug in distributed training, please report it.")
+        if self.is_main:
+            self.logger.text("replicas", f"step {self.step}: weights identical across {self.world} processes")
+            print(f"[condgen] step {self.step}: weights identical across {self.world} processes "
+                  f"(sha256 {out[0][:12]})", flush=True)
+
     def _gather_rng(self) -> list[dict[str, Any]]:
         local = rng_state()
         if not dist_utils.is_distributed():
@@ -316,6 +335,13 @@ class Trainer:
             if bad:
                 raise TrainingError(f"network {name} holds NaN/Inf values ({bad[0]}, ...) at step {self.step}; "
                                     f"not writing a checkpoint. The last good one is kept.")
+        if dist_utils.is_distributed():
+            # DDP re-broadcasts rank 0's buffers (BatchNorm statistics) at each forward, so rank 0's are
+            # the run's; after the last forward each rank holds its own, so align them before comparing.
+            for net in self.model.nets.values():
+                for buf in unwrap(net).buffers():
+                    torch.distributed.broadcast(buf, 0)
+            self.check_replicas()
         state = self.state_dict()
         path = self.ckpt.save(state, self.step) if self.is_main else None
         dist_utils.barrier()
