@@ -31,3 +31,7 @@ class TrainingError(CondgenError):
 
 class WeightsNotFoundError(CondgenError):
     """Pretrained weights that are needed are not on this machine (nothing is downloaded)."""
+
+
+class MissingDependencyError(CondgenError):
+    """An optional package a feature needs is not installed (the message says what to pip install)."""

@@ -78,8 +78,9 @@ class DCGAN(GenerativeModel):
         # Real and fake go through D as separate batches so BatchNorm sees pure batches (DCGAN practice).
         loss_d = losses.d_loss(kind, D(real, labels), D(fake.detach(), labels))
         self.optimize("D", loss_d)
-        loss_g = losses.g_loss(kind, D(fake, labels))
-        self.optimize("G", loss_g)
+        with self.frozen("D"):
+            loss_g = losses.g_loss(kind, D(fake, labels))
+            self.optimize("G", loss_g)
         return {"loss/D": loss_d.detach(), "loss/G": loss_g.detach()}
 
     @torch.no_grad()

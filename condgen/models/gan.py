@@ -74,6 +74,7 @@ class GAN(DCGAN):
                 fake = G(self.sample_z(n))
             loss_d = losses.d_loss(kind, D(real), D(fake))
             self.optimize("D", loss_d)
-        loss_g = losses.g_loss(kind, D(G(self.sample_z(n))))
-        self.optimize("G", loss_g)
+        with self.frozen("D"):
+            loss_g = losses.g_loss(kind, D(G(self.sample_z(n))))
+            self.optimize("G", loss_g)
         return {"loss/D": loss_d.detach(), "loss/G": loss_g.detach()}

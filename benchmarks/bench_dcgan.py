@@ -1,0 +1,138 @@
+"""DCGAN speed and quality: fp32 NCHW vs condgen's default precision/memory format, in one run.
+
+Speed: the paper's DCGAN (64x64 RGB, ngf = ndf = 64) at batch 64 on the built-in digits, through the real
+Trainer (data, both updates, logging), each setting in its own process (for its own peak RSS), the settings
+interleaved and repeated so a busy machine affects them alike; the ratio of medians is reported.
+
+Quality: the quick digits preset trained to the same step count in fp32 and in the default, over two seeds,
+scored by classifier-space FID (condgen evaluate).
+
+    python benchmarks/bench_dcgan.py speed            # ~3 min on 2 cores
+    python benchmarks/bench_dcgan.py quality          # ~10 min on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SETTINGS = {"fp32-nchw": ("fp32", "false"), "default": ("auto", "auto")}
+
+
+def machine() -> str:
+    """CPU model, core count and the torch build, for RESULTS.md."""
+    import torch
+
+    cpu = platform.processor() or "cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    from condgen.train.trainer import cpu_has_fast_bf16
+
+    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, "
+            f"native bf16: {cpu_has_fast_bf16()}, AMX: {torch.cpu._is_amx_tile_supported()}")
+
+
+def _speed_child(precision: str, channels_last: str, steps: int, warmup: int) -> None:
+    """Run in a subprocess: train `steps` steps, print images/s after warm-up and peak RSS."""
+    from condgen.cli import resolve_config
+    from condgen.train import Trainer
+
+    out = Path(tempfile.mkdtemp()) / "run"
+    cfg = resolve_config("dcgan", "digits", None, None, [
+        "model.image_size=64", "model.channels=3", "data.batch_size=64", f"train.steps={warmup + steps}",
+        f"train.precision={precision}", f"train.channels_last={channels_last}", "train.progress=false",
+        "train.tensorboard=false", f"train.log_every={warmup + steps}", "train.sample_every=100000",
+        "train.checkpoint_every=100000"])
+    tr = Trainer(cfg, out)
+    tr.total_steps = warmup
+    tr.fit()
+    tr.total_steps = warmup + steps
+    t0 = time.perf_counter()
+    tr.fit()
+    dt = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"images_per_s": steps * 64 / dt, "peak_rss_mb": peak_mb,
+                      "dtype": str(tr.amp_dtype), "channels_last": tr.channels_last}))
+
+
+def speed(repeats: int, steps: int, warmup: int) -> dict:
+    """Interleaved runs of each setting; medians and the ratio default / fp32."""
+    runs: dict[str, list[dict]] = {k: [] for k in SETTINGS}
+    for _ in range(repeats):
+        for name, (prec, cl) in SETTINGS.items():
+            res = subprocess.run([sys.executable, __file__, "_speed", prec, cl, str(steps), str(warmup)],
+                                 capture_output=True, text=True, check=True)
+            runs[name].append(json.loads(res.stdout.strip().splitlines()[-1]))
+            print(name, runs[name][-1], flush=True)
+    med = {k: statistics.median(r["images_per_s"] for r in v) for k, v in runs.items()}
+    mem = {k: max(r["peak_rss_mb"] for r in v) for k, v in runs.items()}
+    return {"runs": runs, "images_per_s": med, "peak_rss_mb": mem,
+            "speedup": med["default"] / med["fp32-nchw"], "machine": machine()}
+
+
+def quality(steps: int, seeds: list[int]) -> dict:
+    """Classifier-space FID after `steps` steps of the quick preset, fp32 vs default, per seed."""
+    from condgen.cli import resolve_config
+    from condgen.evaluate import evaluate_run
+    from condgen.train import train
+
+    out: dict = {"steps": steps, "fid": {}}
+    root = Path(tempfile.mkdtemp())
+    for seed in seeds:
+        for name, (prec, cl) in SETTINGS.items():
+            run = root / f"{name}-{seed}"
+            cfg = resolve_config("dcgan", None, None, "quick", [
+                f"seed={seed}", f"train.steps={steps}", f"train.precision={prec}", f"train.channels_last={cl}",
+                "train.progress=false", "train.tensorboard=false"])
+            t0 = time.perf_counter()
+            train(cfg, run)
+            r = evaluate_run(run, n=2000)
+            out["fid"].setdefault(name, []).append(r["fid"])
+            out.setdefault("floor", r["fid_floor"])
+            print(name, seed, f"FID {r['fid']:.3f}", f"{time.perf_counter() - t0:.0f}s", flush=True)
+    out["machine"] = machine()
+    return out
+
+
+def main() -> None:
+    """CLI of the benchmark."""
+    if len(sys.argv) > 1 and sys.argv[1] == "_speed":
+        _speed_child(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+        return
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["speed", "quality"])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    args = ap.parse_args()
+    if args.what == "speed":
+        res = speed(args.repeats, args.steps or 40, args.warmup)
+        print(f"\nmachine: {res['machine']}")
+        for k in SETTINGS:
+            print(f"{k:10s} {res['images_per_s'][k]:8.1f} img/s   peak RSS {res['peak_rss_mb'][k]:7.0f} MB")
+        print(f"default / fp32-nchw: {res['speedup']:.2f}x")
+    else:
+        res = quality(args.steps or 1500, args.seeds)
+        print(json.dumps(res, indent=1))
+    dest = Path(__file__).parent / "results"
+    dest.mkdir(exist_ok=True)
+    (dest / f"dcgan_{args.what}.json").write_text(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
