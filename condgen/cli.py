@@ -53,7 +53,8 @@ def resolve_config(model: str | None, data: str | None, config: Path | None, pre
 @app.command()
 def train(
     model: Optional[str] = typer.Argument(None, help="model name (see `condgen models`); omit with --resume"),
-    data: Optional[str] = typer.Option(None, "--data", "-d", help="a folder, or a built-in dataset (see `condgen data list`)"),
+    data: Optional[str] = typer.Option(None, "--data", "-d",
+                                help="a folder, or a built-in dataset (see `condgen data list`)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="run directory to create (default runs/MODEL-DATA)"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML config file"),
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="packaged preset, e.g. quick or paper"),
@@ -109,7 +110,8 @@ def sample(
     n: int = typer.Option(64, "--n", "-n", help="number of samples"),
     seed: int = typer.Option(0, help="seed of the latent codes; cell i of the grid is code i"),
     label: Optional[int] = typer.Option(None, "--class", help="class id for conditional models (default: all classes)"),
-    interpolate: Optional[str] = typer.Option(None, help="walk the latent space through these sample indices, e.g. '3,17,42'"),
+    interpolate: Optional[str] = typer.Option(
+        None, help="walk the latent space through these sample indices, e.g. '3,17,42'"),
     frames: int = typer.Option(8, help="interpolation steps between two codes"),
     arithmetic: Optional[str] = typer.Option(None, help="vector arithmetic on sample indices: '3,17,22 - 5,9 + 40,41'"),
     numbered: bool = typer.Option(False, help="write each cell's index on the grid (to pick indices)"),

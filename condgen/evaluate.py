@@ -103,5 +103,6 @@ def format_results(r: dict[str, Any]) -> str:
                                                                if "kid_floor" in r else "")]
     if "class_accuracy" in r:
         acc = r["class_accuracy"]
-        lines.append(f"  class accuracy {acc:.4f}" if acc is not None else f"  class accuracy: {r['class_accuracy_note']}")
+        note = f"  class accuracy: {r.get('class_accuracy_note')}"
+        lines.append(f"  class accuracy {acc:.4f}" if acc is not None else note)
     return "\n".join(lines)

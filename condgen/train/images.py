@@ -138,7 +138,7 @@ def save_gif(
     duration_ms: int = 80,
     loop: int | None = 0,
 ) -> Path:
-    """Write frames (PIL images or NCHW tensors in [-1, 1]) as an animated GIF; loop=0 repeats forever, None plays once."""
+    """Write frames (PIL images or NCHW tensors in [-1, 1]) as an animated GIF (loop=0: forever; None: once)."""
     if not frames:
         raise ValueError("save_gif needs at least one frame")
     images = [f if isinstance(f, Image.Image) else make_grid_image(f) for f in frames]

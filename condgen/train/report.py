@@ -1,4 +1,5 @@
 """A self-contained HTML report (report.html + plots/losses.png) for one run directory."""
+# ruff: noqa: E501 (inline CSS)
 
 from __future__ import annotations
 
