@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from condgen.errors import CondgenError, ConfigError
+from condgen.errors import CondgenError, ConfigError, DataError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="condgen: conditional generative models (GAN, DCGAN, cGAN, ...) on PyTorch.\n\n"
@@ -183,6 +183,56 @@ def sample(
     _echo(f"wrote {target}")
 
 
+# ----- translate ------------------------------------------------------------------------------------
+@app.command()
+def translate(
+    run: Path = typer.Argument(..., help="a run directory of an image-to-image model (e.g. pix2pix)"),
+    inputs: list[Path] = typer.Argument(..., help="image files and/or folders of images"),
+    out: Path = typer.Option(..., "--out", "-o", help="output folder (PNG files named after the inputs)"),
+    eval_mode: Optional[bool] = typer.Option(None, "--eval/--paper-test-mode",
+                                             help="--eval: no dropout, running BN statistics; default: the "
+                                                  "run's setting (pix2pix paper: dropout + batch statistics)"),
+    tile: Optional[int] = typer.Option(None, help="tile size for large images (default: the model's tile_size)"),
+    seed: int = typer.Option(0, help="seed for test-time dropout noise"),
+    device: str = typer.Option("cpu", help="cpu, cuda, mps or auto"),
+) -> None:
+    """Translate images of any size with a trained (or imported) image-to-image model."""
+    import torch
+
+    import condgen
+    from condgen.translate import translate_files
+
+    model = condgen.load(run, device=device)
+    if not hasattr(model, "translate"):
+        raise ConfigError(f"`condgen translate` needs an image-to-image model; {model.run_config.model_name} "
+                          f"generates from noise (use `condgen sample`).")
+    if tile is not None:
+        model.cfg.tile_size = tile
+    torch.manual_seed(seed)
+    written, failed = translate_files(model, inputs, out, eval_mode=eval_mode)
+    _echo(f"wrote {len(written)} image(s) to {out}")
+    if failed:
+        lines = "; ".join(f"{p.name}: {msg}" for p, msg in failed[:5])
+        raise DataError(f"{len(failed)} input(s) could not be read and were skipped ({lines}).")
+
+
+@app.command("import-weights")
+def import_weights(
+    generator: Path = typer.Argument(..., help="reference generator file, e.g. latest_net_G.pth"),
+    out: Path = typer.Option(..., "--out", "-o", help="run directory to create"),
+    discriminator: Optional[Path] = typer.Option(None, "--netD", help="reference discriminator file (optional)"),
+    arch: Optional[str] = typer.Option(None, help="unet_256, unet_128, resnet_9blocks, resnet_6blocks (default: "
+                                                  "detected from the file)"),
+) -> None:
+    """Load a pix2pix checkpoint of junyanz/pytorch-CycleGAN-and-pix2pix into a condgen run (then `translate`)."""
+    from condgen.importers.to_run import import_pix2pix
+
+    cfg = import_pix2pix(generator, out, d_path=discriminator, arch=arch)
+    m = cfg.model
+    _echo(f"imported {m.netG} ({m.norm} norm, {m.in_channels}->{m.out_channels} channels) into {out}\n"
+          f"next: condgen translate {out} IMAGES... --out OUT_DIR")
+
+
 # ----- evaluate -------------------------------------------------------------------------------------
 @app.command()
 def evaluate(
@@ -192,11 +242,14 @@ def evaluate(
     inception_weights: Optional[Path] = typer.Option(None, help="local FID Inception weights file"),
     seed: int = typer.Option(0),
     no_ema: bool = typer.Option(False, "--no-ema"),
+    checkpoint: Optional[str] = typer.Option(None, help="a checkpoint file or its name in RUN/checkpoints "
+                                                        "(default: last)"),
 ) -> None:
     """FID and KID against the test split (with the real-test-vs-real-train floor), and class accuracy for cGANs."""
     from condgen.evaluate import evaluate_run, format_results
 
-    results = evaluate_run(run, n=n, features=features, weights_path=inception_weights, seed=seed, ema=not no_ema)
+    results = evaluate_run(run, n=n, features=features, weights_path=inception_weights, seed=seed, ema=not no_ema,
+                           checkpoint=checkpoint)
     _echo(format_results(results))
 
 

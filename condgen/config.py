@@ -44,6 +44,14 @@ class DataConfig:
     num_workers: int = option(-1, min=-1, help="-1: auto (0 for in-memory built-in data)")
     bad_images: str = option("skip", choices=("skip", "error"),
                              help="unreadable/truncated images: skip them with a warning, or stop")
+    # image-to-image data (pix2pix, cyclegan, ...); unused by noise-driven models
+    direction: str = option("AtoB", choices=("AtoB", "BtoA"), help="which side of a pair is the input")
+    preprocess: str = option("resize_and_crop",
+                             choices=("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"),
+                             help="training-time resizing/cropping, the same for both images of a pair")
+    load_size: int = option(286, min=1, help="resize to this before the random crop (pix2pix: 286)")
+    crop_size: int = option(256, min=1, help="random crop size = training image size (pix2pix: 256)")
+    flip: bool = option(True, help="random horizontal flip, the same for both images of a pair")
 
 
 @dataclass
@@ -67,11 +75,10 @@ class TrainConfig:
     sample_every: int = option(500, min=1)
     log_every: int = option(25, min=1)
     num_samples: int = option(64, min=1, help="images in each samples/step_N.png grid")
+    val_every: int = option(1000, min=0, help="validation pass on held-out data every N steps (0: never)")
+    val_images: int = option(200, min=1, help="held-out images per validation pass (the first N)")
     tensorboard: bool = option(True)
     progress: bool = option(True)
-    on_nan: str = option("stop", choices=("stop", "skip"),
-                         help="a NaN/Inf loss: stop (keeping the last good checkpoint) or skip that step")
-    max_skipped_steps: int = option(10, min=0, help="on_nan=skip: stop after this many skipped steps in a row")
 
 
 @dataclass

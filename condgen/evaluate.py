@@ -11,7 +11,6 @@ from typing import Any
 import torch
 
 import condgen
-from condgen.data import load_dataset
 from condgen.errors import DataError
 
 
@@ -35,20 +34,19 @@ def _generated(model, n: int, seed: int, num_classes: int, batch_size: int = 250
 
 
 def evaluate_run(run: str | Path, n: int = 2000, features: str = "auto", weights_path: str | Path | None = None,
-                 seed: int = 0, ema: bool = True) -> dict[str, Any]:
+                 seed: int = 0, ema: bool = True, checkpoint: str | Path | None = None) -> dict[str, Any]:
     """Compute the metrics of a run's generator and record them in the run directory."""
     from condgen.metrics import class_accuracy, fid_kid, get_feature_extractor
 
     run = Path(run)
-    model = condgen.load(run, ema=ema)
+    if checkpoint is not None and not Path(checkpoint).is_file() and (run / "checkpoints" / str(checkpoint)).is_file():
+        checkpoint = run / "checkpoints" / str(checkpoint)
+    model = condgen.load(run, checkpoint=checkpoint, ema=ema)
     cfg = model.run_config
     data = cfg.data.path
-    req = type(model).data_requirements(cfg.model)
-    kind = req["kind"]
-    kw = dict(kind=kind, image_size=req["image_size"], channels=req["channels"], bad_images=cfg.data.bad_images)
-    train_ds = load_dataset(data, split="train", **kw)
+    train_ds = type(model).load_data(cfg, split="train", train=False)
     try:
-        test_ds = load_dataset(data, split="test", **kw)
+        test_ds = type(model).load_data(cfg, split="test", train=False)
         ref_split = "test"
     except DataError:
         test_ds, ref_split = train_ds, "train"  # no held-out split: compare with the training images

@@ -9,7 +9,7 @@ from torch import nn
 from condgen import losses
 from condgen.config import build_config
 from condgen.errors import ModelError
-from condgen.models import MODELS, get_model_class
+from condgen.models import get_model_class
 from condgen.nn.dcgan import DCGANDiscriminator, DCGANGenerator
 from condgen.nn.mlp import Maxout
 
@@ -98,7 +98,7 @@ def test_losses_are_the_papers():
         assert losses.d_loss("vanilla", real.bfloat16(), fake.bfloat16()).dtype == torch.float32
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", ["gan", "dcgan", "cgan"])
 def test_training_step_updates_d_on_detached_fake_then_g(name):
     """D's step must not touch G; G's step must not touch D (only its own optimizer steps)."""
     over = {"model": {"image_size": 16 if name != "gan" else 8, "channels": 1},

@@ -10,16 +10,18 @@ from torch.utils.data import Dataset
 from condgen.data.builtin import BUILTIN, BuiltinInfo, InMemoryDataset, list_builtin, load_builtin, make_builtin
 from condgen.data.folder import ClassFolderDataset, ImageFolderDataset
 from condgen.data.images import IMG_EXTENSIONS, BadImageWarning, list_images, load_image, open_image, to_tensor
+from condgen.data.paired import AlignedDataset, FolderPairDataset, load_paired
 from condgen.data.sampler import ResumableSampler, batches_per_epoch
 from condgen.errors import DataError
 
 __all__ = [
-    "BUILTIN", "IMG_EXTENSIONS", "BadImageWarning", "BuiltinInfo", "ClassFolderDataset", "DataError",
-    "ImageFolderDataset", "InMemoryDataset", "ResumableSampler", "batches_per_epoch", "dataset_info",
-    "list_builtin", "list_images", "load_dataset", "load_image", "make_builtin", "open_image", "to_tensor",
+    "AlignedDataset", "BUILTIN", "BadImageWarning", "BuiltinInfo", "ClassFolderDataset", "DataError",
+    "FolderPairDataset", "IMG_EXTENSIONS", "ImageFolderDataset", "InMemoryDataset", "ResumableSampler",
+    "batches_per_epoch", "dataset_info", "list_builtin", "list_images", "load_dataset", "load_image",
+    "load_paired", "make_builtin", "open_image", "to_tensor",
 ]
 
-KINDS = ("images", "classes")
+KINDS = ("images", "classes", "paired")
 
 
 def _split_root(root: Path, split: str, fallback_to_train: bool) -> Path:
@@ -42,14 +44,24 @@ def _split_root(root: Path, split: str, fallback_to_train: bool) -> Path:
 
 
 def load_dataset(spec: str, kind: str, split: str = "train", image_size: int = 64, channels: int = 3,
-                 bad_images: str = "skip", fallback_to_train: bool = False) -> Dataset:
+                 bad_images: str = "skip", fallback_to_train: bool = False, **paired_options) -> Dataset:
     """A dataset from a built-in name (see ``list_builtin``) or a folder; kind "classes" adds ``label``.
+
+    Kind "paired" returns ``load_paired(spec, split, ...)`` with ``crop_size=image_size``, ``channels_A`` and
+    ``channels_B`` defaulting to ``channels``, and ``paired_options`` (direction, preprocess, load_size, flip,
+    train, seed, ...) passed on.
 
     A built-in name wins over a folder of the same name (write ``./digits`` for the folder). A folder with a
     ``train/`` (or ``split``) subfolder uses it; otherwise the folder itself is the train split.
     """
     if kind not in KINDS:
         raise DataError(f"dataset kind must be one of {', '.join(KINDS)}, got {kind!r}.")
+    if kind == "paired":
+        opts = {"crop_size": image_size, "channels_A": channels, "channels_B": channels, "bad_images": bad_images,
+                **paired_options}
+        return load_paired(spec, split, **opts)
+    if paired_options:
+        raise DataError(f"options {', '.join(sorted(paired_options))} apply only to kind 'paired', not {kind!r}.")
     spec = str(spec)
     if not spec:
         raise DataError(f"no data given: set data.path (--data) to a folder or a built-in dataset "

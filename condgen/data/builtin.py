@@ -29,7 +29,7 @@ _MARKER = ".condgen-builtin.json"  # hidden, so image listing ignores it
 
 @dataclass(frozen=True)
 class BuiltinInfo:
-    """What a built-in dataset is: its kind ("classes" or "images"), where it comes from and how big it is."""
+    """What a built-in dataset is: its kind ("classes", "images" or "paired"), source and size."""
 
     name: str
     description: str
@@ -57,6 +57,25 @@ BUILTIN: dict[str, BuiltinInfo] = {
         counts={"train": 80, "test": 20},
         image_size=25,
     ),
+    # Paired (pix2pix A|B) sets; counts and photos live in builtin_paired (a test checks they agree).
+    "edges2photos": BuiltinInfo(
+        name="edges2photos",
+        description="128x128 photo crops (B) and their Canny edge maps (A), A|B files, 8 photos",
+        kind="paired",
+        source="scikit-image and scikit-learn sample photographs; train and test from different photos",
+        counts={"train": 600, "test": 100},
+        image_size=128,
+        channels=3,
+    ),
+    "gray2color": BuiltinInfo(
+        name="gray2color",
+        description="128x128 photo crops (B) and their grey versions (A, 3 equal channels), A|B files, 8 photos",
+        kind="paired",
+        source="scikit-image and scikit-learn sample photographs; train and test from different photos",
+        counts={"train": 600, "test": 100},
+        image_size=128,
+        channels=3,
+    ),
 }
 
 
@@ -70,7 +89,8 @@ def builtin_info(name: str) -> BuiltinInfo:
     try:
         return BUILTIN[name]
     except KeyError:
-        raise DataError(f"unknown built-in dataset {name!r}; valid names: {', '.join(sorted(BUILTIN))} "
+        names = sorted(BUILTIN, key=lambda n: (BUILTIN[n].kind == "paired", n))  # paired sets last
+        raise DataError(f"unknown built-in dataset {name!r}; valid names: {', '.join(names)} "
                         "(or pass a folder path).") from None
 
 
@@ -98,6 +118,10 @@ def _write_layout(info: BuiltinInfo, dest: Path) -> None:
         for split, imgs in builtin_arrays.faces_arrays().items():
             for i, img in enumerate(imgs):
                 _save_png(img, dest / split / f"{i:05d}.png")
+    elif info.kind == "paired":
+        from condgen.data import builtin_paired
+
+        builtin_paired.write_paired(info.name, dest)
     else:  # pragma: no cover - BUILTIN and this function must grow together
         raise AssertionError(info.name)
     marker = {"name": info.name, "version": CACHE_VERSION, "counts": dict(info.counts)}
@@ -201,6 +225,9 @@ def load_builtin(name: str, kind: str = "images", split: str = "train", image_si
     info = builtin_info(name)
     if split not in info.counts:
         raise DataError(f"built-in dataset {name!r} has no split {split!r}; it has {', '.join(info.counts)}.")
+    if info.kind == "paired":
+        raise DataError(f"built-in dataset {name!r} holds image pairs (A|B files) for image-to-image models such as "
+                        "pix2pix; load it with kind 'paired' (condgen.data.load_paired).")
     if kind == "classes" and info.kind != "classes":
         raise DataError(f"built-in dataset {name!r} has no classes (it is a plain image set); use it with an "
                         "unconditional model (gan, dcgan), or use a class dataset such as 'digits'.")

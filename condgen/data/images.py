@@ -187,3 +187,9 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
 def load_image(path: str | Path, image_size: int, channels: int) -> torch.Tensor:
     """Read, convert, resize/center-crop and normalise one image file to a C x S x S tensor in [-1, 1]."""
     return to_tensor(resize_to(open_image(path, channels), image_size))
+
+
+def convert_channels(img: Image.Image, channels: int) -> Image.Image:
+    """An in-memory PIL image of any mode as 8-bit "L" (channels=1) or "RGB" (channels=3)."""
+    _check_channels(channels)
+    return _to_channels(img, channels)

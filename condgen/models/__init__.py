@@ -9,11 +9,13 @@ from condgen.models.base import GenerativeModel
 from condgen.models.cgan import CGAN
 from condgen.models.dcgan import DCGAN
 from condgen.models.gan import GAN
+from condgen.models.pix2pix import Pix2Pix
 
 MODELS: dict[str, type[GenerativeModel]] = {
     "gan": GAN,
     "dcgan": DCGAN,
     "cgan": CGAN,
+    "pix2pix": Pix2Pix,
 }
 
 

@@ -54,6 +54,22 @@ class GenerativeModel:
         return {"image_size": cfg.image_size, "channels": cfg.channels, "kind": cls.data_kind}
 
     @classmethod
+    def load_data(cls, run_cfg: Any, split: str = "train", train: bool = True):
+        """The dataset this model trains (``split="train"``) or is validated/evaluated on."""
+        from condgen.data import load_dataset
+
+        req = cls.data_requirements(run_cfg.model)
+        return load_dataset(run_cfg.data.path, kind=req["kind"], split=split, image_size=req["image_size"],
+                            channels=req["channels"], bad_images=run_cfg.data.bad_images)
+
+    #: splits tried, in order, for the validation pass during training (none: no validation)
+    val_splits: ClassVar[tuple[str, ...]] = ()
+
+    def validate(self, batches) -> tuple[dict[str, float], torch.Tensor | None]:
+        """Metrics averaged over held-out batches, and an image grid of them (models with a target only)."""
+        raise NotImplementedError
+
+    @classmethod
     def fill_from_data(cls, cfg: Any, info: dict[str, Any]) -> None:
         """Fill config fields the data decides (e.g. ``num_classes``); the default needs nothing."""
 

@@ -2,7 +2,8 @@
 
 Architecture and optimiser follow the paper's MNIST experiment (its released configuration): z of
 100 dims drawn uniformly, G with two 1200-unit ReLU layers, D with two 240-unit maxout layers of 5
-pieces and dropout, SGD with momentum, batch 100, k = 1 D step per G step.
+pieces, dropout and a max-norm constraint on each unit's weights, SGD with momentum, batch 100, k = 1
+D step per G step.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class GANConfig:
     d_hidden: list[int] = option([240, 240], help="D maxout layer widths")
     d_pieces: int = option(5, min=1, help="linear pieces per maxout unit")
     d_dropout: float = option(0.5, min=0.0, max=0.95)
+    d_max_norm: float = option(1.9365, min=0.0,
+                               help="max L2 norm of each D unit's incoming weights after every D step "
+                                    "(the paper's maxout D; 0 disables); keeps SGD at lr 0.1 stable")
     optimizer: str = option("sgd", choices=("sgd", "adam"))
     lr: float = option(0.1, min=0.0, help="paper: SGD lr 0.1 with momentum 0.5")
     momentum: float = option(0.5, min=0.0, max=1.0, help="SGD momentum (paper: 0.5)")
@@ -64,6 +68,13 @@ class GAN(DCGAN):
                 opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
             self.optimizers[name] = opt
 
+    @torch.no_grad()
+    def constrain_norms(self) -> None:
+        """Project each D unit's incoming weight vector back into the ball of radius ``d_max_norm``."""
+        for m in self.nets["D"].modules():
+            if isinstance(m, torch.nn.Linear):
+                m.weight.copy_(torch.renorm(m.weight, p=2, dim=0, maxnorm=self.cfg.d_max_norm))
+
     def training_step(self, batch):
         """k D steps on fresh noise (generator output detached), then one non-saturating G step."""
         real = batch["image"]
@@ -74,6 +85,8 @@ class GAN(DCGAN):
                 fake = G(self.sample_z(n))
             loss_d = losses.d_loss(kind, D(real), D(fake))
             self.optimize("D", loss_d)
+            if self.cfg.d_max_norm > 0:
+                self.constrain_norms()
         with self.frozen("D"):
             loss_g = losses.g_loss(kind, D(G(self.sample_z(n))))
             self.optimize("G", loss_g)

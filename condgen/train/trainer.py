@@ -184,15 +184,14 @@ class Trainer:
         self.channels_last = select_channels_last(cfg.train.channels_last, self.device, self.amp_dtype)
         self._prepare_run_dir()
 
-        from condgen.data import dataset_info, load_dataset
+        from condgen.data import dataset_info
 
         model_cls = get_model_class(cfg.model_name)
-        req = model_cls.data_requirements(cfg.model)
-        self.dataset = load_dataset(cfg.data.path, kind=req["kind"], split="train", image_size=req["image_size"],
-                                    channels=req["channels"], bad_images=cfg.data.bad_images)
+        self.dataset = model_cls.load_data(cfg, split="train", train=True)
         self.data_info = dataset_info(self.dataset)
+        self.val_dataset = self._val_dataset(model_cls) if cfg.train.val_every else None
         model_cls.fill_from_data(cfg.model, self.data_info)
-        if not resume and self.is_main:
+        if self.is_main:  # on resume only length/logging keys can differ; record the new values
             cfg.save(self.run_dir / "config.yaml")
 
         seed_everything(cfg.seed)  # identical initial weights on every rank
@@ -241,6 +240,16 @@ class Trainer:
                                              batch=self._first_batch() if self.is_main else None)
 
     # ----- set-up helpers ------------------------------------------------------------------------
+    def _val_dataset(self, model_cls):
+        from condgen.errors import DataError
+
+        for split in model_cls.val_splits:
+            try:
+                return model_cls.load_data(self.cfg, split=split, train=False)
+            except DataError:
+                continue
+        return None
+
     def _prepare_run_dir(self) -> None:
         if self.resume:
             saved = load_run_config(self.run_dir)
@@ -359,7 +368,9 @@ class Trainer:
             workers = 0 if getattr(self.dataset, "in_memory", False) else min(4, max(1, (torch.get_num_threads() // 2)))
         loader = torch.utils.data.DataLoader(
             self.dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=workers, drop_last=True,
-            pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
+            pin_memory=self.device.type == "cuda",
+            # workers hold copies of the dataset: recreate them each epoch when it augments per epoch
+            persistent_workers=workers > 0 and not hasattr(self.dataset, "set_epoch"),
             # its own generator, so making an iterator never draws from the training RNG
             generator=torch.Generator().manual_seed(self.cfg.seed))
         return sampler, loader
@@ -369,6 +380,8 @@ class Trainer:
         bs = self.cfg.data.batch_size
         while True:
             sampler.set_epoch(self.epoch)
+            if hasattr(self.dataset, "set_epoch"):  # per-epoch deterministic augmentation (exact resume)
+                self.dataset.set_epoch(self.epoch)
             sampler.set_start(self.epoch_pos * bs)
             for batch in loader:
                 self.epoch_pos += 1
@@ -391,7 +404,8 @@ class Trainer:
             return
         from condgen.train.images import save_grid
 
-        with self.model.inference():
+        # fork_rng: test-time noise (e.g. pix2pix dropout) must not move the training RNG (exact resume)
+        with torch.random.fork_rng(devices=[]), self.model.inference():
             imgs = self.model.sample_grid(self.fixed).float().cpu()
         nrow = getattr(self.model, "grid_nrow", None) or self._grid_cols(imgs.shape[0])
         save_grid(imgs, self.run_dir / "samples" / f"step_{self.step:06d}.png", nrow=nrow)
@@ -401,6 +415,22 @@ class Trainer:
         k = getattr(self.model.cfg, "num_classes", 0)
         return max(1, n // k) if k else int(math.ceil(math.sqrt(n)))
 
+    def _validate(self) -> None:
+        if not self.is_main or self.val_dataset is None:
+            return
+        from condgen.train.images import save_grid
+
+        n = min(len(self.val_dataset), self.cfg.train.val_images)
+        bs = max(1, min(self.cfg.data.batch_size, 16))
+        subset = torch.utils.data.Subset(self.val_dataset, range(n))
+        loader = torch.utils.data.DataLoader(subset, batch_size=bs, shuffle=False, num_workers=0)
+        with torch.random.fork_rng(devices=[]), self.model.inference():
+            values, grid = self.model.validate(self.model.prepare_batch(b) for b in loader)
+        self.logger.scalars(self.step, {f"val/{k}": v for k, v in values.items()}, kind="val")
+        if grid is not None:
+            save_grid(grid.float().cpu(), self.run_dir / "samples" / f"val_step_{self.step:06d}.png",
+                      nrow=getattr(self.model, "val_grid_nrow", 3))
+
     def _write_report(self) -> None:
         if self.is_main:
             from condgen.train.report import write_report
@@ -409,11 +439,10 @@ class Trainer:
 
     def _nan_message(self, bad: list[str], values: dict[str, float]) -> str:
         steps = self.ckpt.steps()
-        kept = (f"the last good checkpoint, step {steps[-1]}, is kept in {self.ckpt.dir}" if steps
-                else "no checkpoint had been written yet")
-        return (f"loss {', '.join(bad)} became {values[bad[0]]} at step {self.step + 1}; training stopped and "
-                f"{kept}. Try a lower learning rate, train.precision=fp32, or check the data; continue with "
-                f"--resume {self.run_dir}.")
+        kept = (f"the last good checkpoint, step {steps[-1]}, is kept in {self.ckpt.dir} (continue with "
+                f"--resume {self.run_dir})" if steps else "no checkpoint had been written yet")
+        return (f"{', '.join(bad)} became {values[bad[0]]} at step {self.step + 1}; training stopped and "
+                f"{kept}. Try a lower learning rate, train.precision=fp32, or check the data.")
 
     def fit(self) -> TrainResult:
         """Train to ``total_steps`` (or until Ctrl-C/SIGTERM), checkpointing and logging on the way."""
@@ -463,6 +492,8 @@ class Trainer:
                     if self.step % t.sample_every == 0:
                         self._save_samples()
                         self._write_report()
+                    if t.val_every and self.step % t.val_every == 0:
+                        self._validate()
                     if self.step % t.checkpoint_every == 0 and self.step < self.total_steps:
                         self.save_checkpoint()
                     if stop.signal is not None:
@@ -470,6 +501,8 @@ class Trainer:
                         break
                 if self.step % t.sample_every != 0:
                     self._save_samples()
+                if t.val_every and self.step % t.val_every != 0:
+                    self._validate()
                 self.save_checkpoint()
         finally:
             if bar is not None:

@@ -1,0 +1,132 @@
+"""Image-to-image inference at any size: reflect-pad to the network's multiple and crop back, or go through
+overlapping tiles blended with a smooth window when the image is larger than the tile size."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.nn import functional as F
+
+from condgen.errors import DataError, ModelError
+
+
+def pil_to_tensor(img: Image.Image, channels: int) -> torch.Tensor:
+    """A PIL image of any mode as a 1 x C x H x W tensor in [-1, 1]."""
+    from condgen.data.images import convert_channels, to_tensor
+
+    return to_tensor(convert_channels(img, channels))[None]
+
+
+def tensor_to_pil(x: torch.Tensor) -> Image.Image:
+    """A C x H x W (or 1 x C x H x W) tensor in [-1, 1] as a PIL image."""
+    x = x[0] if x.dim() == 4 else x
+    arr = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+    if arr.shape[0] == 1:
+        return Image.fromarray(arr[0].numpy(), mode="L")
+    return Image.fromarray(arr.permute(1, 2, 0).numpy(), mode="RGB")
+
+
+def _pad_run(model, x: torch.Tensor, multiple: int) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return model.generate(A=x)[..., :h, :w]
+
+
+def _window(size_h: int, size_w: int) -> torch.Tensor:
+    """A separable raised-cosine weight that is small (not zero) at tile borders."""
+    def one(n: int) -> torch.Tensor:
+        t = torch.linspace(0, math.pi, n)
+        return 0.05 + torch.sin(t)
+    return one(size_h)[:, None] * one(size_w)[None, :]
+
+
+def _tiled(model, x: torch.Tensor, multiple: int, tile: int) -> torch.Tensor:
+    tile = max(multiple, tile // multiple * multiple)
+    overlap = max(multiple, tile // 4 // multiple * multiple) if tile > multiple else 0
+    step = max(1, tile - overlap)
+    n, _, h, w = x.shape
+    out, weight = None, torch.zeros(1, 1, h, w)
+    ys = list(range(0, max(h - tile, 0) + 1, step))
+    xs = list(range(0, max(w - tile, 0) + 1, step))
+    if ys[-1] + tile < h:
+        ys.append(h - tile)
+    if xs[-1] + tile < w:
+        xs.append(w - tile)
+    for y0 in ys:
+        for x0 in xs:
+            patch = x[..., y0:y0 + tile, x0:x0 + tile]
+            y = _pad_run(model, patch, multiple).cpu()
+            if out is None:
+                out = torch.zeros(n, y.shape[1], h, w)
+            win = _window(*y.shape[-2:])
+            out[..., y0:y0 + y.shape[-2], x0:x0 + y.shape[-1]] += y * win
+            weight[..., y0:y0 + y.shape[-2], x0:x0 + y.shape[-1]] += win
+    return out / weight
+
+
+def translate_tensor(model, image, in_channels: int, multiple: int, min_size: int, tile: int):
+    """Run an image translator on a PIL image or a tensor of any size; returns the same kind of object."""
+    as_pil = isinstance(image, Image.Image)
+    x = pil_to_tensor(image, in_channels) if as_pil else torch.as_tensor(image)
+    squeeze = x.dim() == 3
+    if squeeze:
+        x = x[None]
+    if x.dim() != 4:
+        raise DataError(f"expected an image tensor C x H x W or N x C x H x W, got shape {tuple(x.shape)}.")
+    if x.shape[1] != in_channels:
+        if x.shape[1] == 1 and in_channels == 3:
+            x = x.expand(-1, 3, -1, -1)
+        elif x.shape[1] == 3 and in_channels == 1:
+            x = x.mean(1, keepdim=True)
+        else:
+            raise DataError(f"the model takes {in_channels}-channel images, got {x.shape[1]} channels.")
+    h, w = x.shape[-2:]
+    if min(h, w) < min_size:
+        raise ModelError(f"the input is {w}x{h} pixels, smaller than this generator's minimum of {min_size}x{min_size} "
+                         f"(a U-Net needs {min_size} px to reach its 1x1 bottleneck). Upscale the image, or use a "
+                         f"model with a smaller generator (e.g. netG=unet_128 or a resnet).")
+    x = x.float()
+    if tile and max(h, w) > tile:
+        y = _tiled(model, x, multiple, tile)
+    else:
+        y = _pad_run(model, x, multiple).cpu()
+    if as_pil:
+        return tensor_to_pil(y)
+    return y[0] if squeeze else y
+
+
+def translate_files(model, inputs: list[Path], out_dir: Path, **kwargs) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Translate image files and folders into ``out_dir`` (PNG, same stem); returns written files and failures."""
+    from condgen.data.images import list_images, open_image
+
+    files: list[Path] = []
+    for p in map(Path, inputs):
+        if p.is_dir():
+            found = list_images(p)
+            if not found:
+                raise DataError(f"no images in folder {p}.")
+            files += found
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise DataError(f"input {p} does not exist.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written, failed = [], []
+    channels = getattr(model.cfg, "in_channels", 3)
+    for f in files:
+        try:
+            img = open_image(f, channels)
+        except DataError as e:
+            failed.append((f, str(e)))
+            continue
+        y = model.translate(img, **kwargs)
+        target = out_dir / f"{f.stem}.png"
+        y.save(target)
+        written.append(target)
+    return written, failed
