@@ -120,6 +120,7 @@ def test_train_translate_cli(capsys, tmp_path, cache_dir):
     assert (run / "samples" / "val_step_000003.png").is_file()
     lines = (run / "metrics.jsonl").read_text()
     assert '"val/PSNR"' in lines and '"val/SSIM"' in lines
+    assert "Validation" in (run / "report.html").read_text()
     Image.new("RGB", (100, 80), "white").save(tmp_path / "in.png")
     code, out, err = run_cli(capsys, "translate", run, tmp_path / "in.png", "--out", tmp_path / "o")
     assert code == 0, err

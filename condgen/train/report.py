@@ -338,6 +338,20 @@ def _render(run_dir: Path) -> str:
     else:
         add('<p class="muted">No losses logged yet.</p>')
 
+    # Validation (held-out pairs during training, e.g. pix2pix L1/PSNR/SSIM)
+    vals = by_kind.get("val", [])
+    if vals:
+        add("<h2>Validation</h2>")
+        cols = [k for k in vals[-1] if k not in ("step", "time", "kind")]
+        add(_table(["step", *(c.removeprefix("val/") for c in cols)],
+                   [[rec["step"], *(rec.get(c) for c in cols)] for rec in vals], "val-all"))
+        val_grids = sorted((int(m.group(1)), f"samples/{p.name}") for p in (run_dir / "samples").glob("val_step_*.png")
+                           if (m := re.match(r"val_step_(\d+)\.png$", p.name)))
+        if val_grids:
+            step, rel = val_grids[-1]
+            add(f'<figure><a href="{_href(rel)}"><img class="big" src="{_href(rel)}" alt="validation at step {step}">'
+                f"</a><figcaption>held-out pairs at step {step:,}: input | output | target</figcaption></figure>")
+
     # Eval
     add("<h2>Evaluation</h2>")
     if evals:
