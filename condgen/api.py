@@ -9,7 +9,7 @@ import torch
 from condgen.errors import CheckpointError
 from condgen.models import get_model_class
 from condgen.models.base import GenerativeModel
-from condgen.train.checkpoint import CheckpointManager, load_checkpoint
+from condgen.train.checkpoint import CheckpointManager, describe_mismatch, load_checkpoint
 from condgen.train.trainer import load_run_config, select_device
 
 
@@ -30,10 +30,11 @@ def load(run: str | Path, checkpoint: str | Path | None = None, device: str = "c
     for name, sd in state["nets"].items():
         if name not in model.nets:
             raise CheckpointError(f"{path} holds network '{name}', which model {cfg.model_name} does not have.")
-        try:
-            model.nets[name].load_state_dict(sd)
-        except RuntimeError as e:
-            raise CheckpointError(f"{path} does not fit model {cfg.model_name} ({str(e).splitlines()[0]}).") from None
+        diff = describe_mismatch(model.nets[name].state_dict(), sd)
+        if diff:
+            raise CheckpointError(f"{path} does not fit the {cfg.model_name} network {name} described by "
+                                  f"{run / 'config.yaml'} (a checkpoint of another architecture?): {diff}.")
+        model.nets[name].load_state_dict(sd)
     if ema:
         for name, sd in state.get("ema", {}).items():
             net = cls(cfg.model).nets[name]

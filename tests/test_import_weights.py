@@ -262,7 +262,7 @@ def test_wrong_architecture_lists_differences(tmp_path):
     with pytest.raises(CheckpointError, match="unexpected keys: model.16.conv_block"):
         load_reference_weights(path, "resnet_6blocks", "G")
     torch.save(RefNLayer(6, 8, 3).state_dict(), path)
-    with pytest.raises(CheckpointError, match=r"shapes differ: blocks.0.conv.weight \(8, 6, 4, 4\)"):
+    with pytest.raises(CheckpointError, match=r"shapes differ: blocks.0.conv.weight: \(8, 6, 4, 4\) in the file"):
         load_reference_weights(path, "basic", "D", in_channels=3)
     torch.save(RefNLayer(6, 8, 4).state_dict(), path)
     with pytest.raises(CheckpointError, match="unexpected keys"):
@@ -312,3 +312,26 @@ def test_cli_import_weights_then_translate_matches_reference(tmp_path, capsys):
     code, _, err = run_cli(capsys, "import-weights", tmp_path / "d_as_g.pth", "--arch", "unet_256",
                            "--out", tmp_path / "run2")
     assert code != 0 and "Traceback" not in err and "key" in err
+
+
+def test_translate_with_a_checkpoint_of_another_architecture(tmp_path, capsys):
+    """A run whose checkpoint does not fit its config: `translate` names the differing keys; corrupt inputs are
+    skipped, counted and reported with a non-zero exit."""
+    import yaml
+    from cli_helpers import run_cli
+    from PIL import Image
+
+    torch.save(randomized(RefUnet(3, 3, 7, 4)).state_dict(), tmp_path / "g.pth")
+    assert run_cli(capsys, "import-weights", tmp_path / "g.pth", "--out", tmp_path / "run")[0] == 0
+    Image.new("RGB", (128, 128), "white").save(tmp_path / "ok.png")
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    code, out, err = run_cli(capsys, "translate", tmp_path / "run", tmp_path / "ok.png", tmp_path / "bad.png",
+                             "--out", tmp_path / "o")
+    assert code != 0 and "1 input(s) could not be read" in err and "bad.png" in err
+    assert (tmp_path / "o" / "ok.png").is_file()  # the good one was still written
+    cfg_path = tmp_path / "run" / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["model"]["netG"] = "unet_256"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    code, _, err = run_cli(capsys, "translate", tmp_path / "run", tmp_path / "ok.png", "--out", tmp_path / "o2")
+    assert code != 0 and "Traceback" not in err and "does not fit" in err and "key" in err.lower()

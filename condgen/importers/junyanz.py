@@ -19,6 +19,7 @@ from condgen.errors import CheckpointError, ConfigError, WeightsNotFoundError
 from condgen.nn.patchgan import PatchDiscriminator, PixelDiscriminator
 from condgen.nn.resnet import ResnetGenerator
 from condgen.nn.unet import UNetGenerator
+from condgen.train.checkpoint import describe_mismatch
 
 GENERATORS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks")
 DISCRIMINATORS = ("basic", "n_layers", "pixel")
@@ -263,23 +264,12 @@ def load_reference_weights(path: str | Path, arch: str | None = None, kind: str 
     kwargs.update(net_kwargs)
     net = build_net(arch, **kwargs)
     state = convert_state_dict(sd, arch, kind)
-    own = net.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [f"{k} {tuple(state[k].shape)} in the file vs {tuple(v.shape)} here"
-              for k, v in own.items() if k in state and state[k].shape != v.shape]
-    if missing or unexpected or shapes:
-        problems = []
-        if missing:
-            problems.append(f"missing keys: {_few(missing)}")
-        if unexpected:
-            problems.append(f"unexpected keys: {_few(unexpected)}")
-        if shapes:
-            problems.append(f"shapes differ: {_few(shapes, 3)}")
+    problems = describe_mismatch(net.state_dict(), state)
+    if problems:
         hint = (f" The file looks like {guess.arch} with {guess.norm} norm {guess.kwargs}."
                 if guess is not None else "")
         raise CheckpointError(
             f"{path} is a checkpoint for a different architecture than {arch} "
-            f"({', '.join(f'{k}={v}' for k, v in kwargs.items())}): {'; '.join(problems)}.{hint}")
+            f"({', '.join(f'{k}={v}' for k, v in kwargs.items())}): {problems}.{hint}")
     net.load_state_dict(state, strict=True)
     return net

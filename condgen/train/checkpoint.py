@@ -93,6 +93,20 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return state
 
 
+def describe_mismatch(own: dict[str, Any], given: dict[str, Any], limit: int = 5) -> str:
+    """Which keys are missing, unexpected, or of another shape between two state dicts (the first few of each)."""
+    missing = [k for k in own if k not in given]
+    unexpected = [k for k in given if k not in own]
+    shapes = [f"{k}: {tuple(given[k].shape)} in the file vs {tuple(v.shape)} expected" for k, v in own.items()
+              if k in given and hasattr(given[k], "shape") and tuple(given[k].shape) != tuple(v.shape)]
+    parts = []
+    for label, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shapes differ", shapes)):
+        if items:
+            more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
+            parts.append(f"{label}: {', '.join(items[:limit])}{more}")
+    return "; ".join(parts)
+
+
 class CheckpointManager:
     """``checkpoints/step_N.pt`` files, the newest also as ``last.pt``, keeping the newest ``keep``."""
 
