@@ -12,6 +12,7 @@ import math
 import random
 import signal
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +214,9 @@ class Trainer:
         t = cfg.train
         fn = lr_lambda(t.lr_schedule, self.total_steps, t.lr_decay_start, t.lr_step_size, t.lr_gamma)
         self.schedulers = {k: torch.optim.lr_scheduler.LambdaLR(o, fn) for k, o in self.model.optimizers.items()}
+        # A model may leave an optimizer idle (e.g. pix2pix's L1-only ablation never steps D); its schedule still
+        # follows the step count, which is what torch warns about.
+        warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
         if t.ema_decay > 0:
             for name in self.model.ema_nets:
                 ema = copy.deepcopy(unwrap(self.model.nets[name])).eval()
