@@ -9,7 +9,7 @@ import torch
 
 from condgen import losses
 from condgen.config import option
-from condgen.models.base import GenerativeModel
+from condgen.models.base import GenerativeModel, adam
 from condgen.nn.dcgan import DCGANDiscriminator, DCGANGenerator, check_image_size
 from condgen.nn.init import init_normal_02
 
@@ -58,8 +58,7 @@ class DCGAN(GenerativeModel):
         for net in self.nets.values():
             init_normal_02(net)
         betas = (cfg.beta1, cfg.beta2)
-        self.optimizers = {name: torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=betas)
-                           for name, net in self.nets.items()}
+        self.optimizers = {name: adam(net.parameters(), lr=cfg.lr, betas=betas) for name, net in self.nets.items()}
 
     def build_nets(self, cfg: DCGANConfig) -> dict[str, torch.nn.Module]:
         """Generator and discriminator."""

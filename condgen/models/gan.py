@@ -15,6 +15,7 @@ import torch
 from condgen import losses
 from condgen.config import option
 from condgen.errors import ConfigError
+from condgen.models.base import adam
 from condgen.models.dcgan import DCGAN
 from condgen.nn.mlp import MLPDiscriminator, MLPGenerator
 
@@ -65,7 +66,7 @@ class GAN(DCGAN):
             if cfg.optimizer == "sgd":
                 opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum)
             else:
-                opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+                opt = adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
             self.optimizers[name] = opt
 
     @torch.no_grad()

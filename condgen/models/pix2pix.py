@@ -13,7 +13,7 @@ from torch.nn import functional as F
 from condgen import losses
 from condgen.config import option
 from condgen.errors import ConfigError, ModelError
-from condgen.models.base import GenerativeModel
+from condgen.models.base import GenerativeModel, adam
 from condgen.nn.init import init_normal_02
 
 GENERATORS = ("unet_256", "unet_128", "unet_64", "resnet_9blocks", "resnet_6blocks")
@@ -69,7 +69,7 @@ class Pix2Pix(GenerativeModel):
         for net in self.nets.values():
             init_normal_02(net)  # Isola et al. appendix 6.2: weights N(0, 0.02)
         betas = (cfg.beta1, cfg.beta2)
-        self.optimizers = {k: torch.optim.Adam(n.parameters(), lr=cfg.lr, betas=betas) for k, n in self.nets.items()}
+        self.optimizers = {k: adam(n.parameters(), lr=cfg.lr, betas=betas) for k, n in self.nets.items()}
 
     # ----- data ---------------------------------------------------------------------------------
     @classmethod
