@@ -47,6 +47,25 @@ def machine() -> str:
             f"native bf16: {cpu_has_fast_bf16()}, AMX: {torch.cpu._is_amx_tile_supported()}")
 
 
+def timed_fit(tr, warmup: int, steps: int, quiet_io: bool = True) -> dict:
+    """Run ``warmup`` untimed Trainer steps, then time ``steps`` more; images/s and peak RSS of this process.
+    ``quiet_io`` switches off the end-of-fit checkpoint, sample grid and report (I/O, not training throughput)."""
+    if quiet_io:
+        tr.save_checkpoint = lambda: None
+        tr._save_samples = lambda: None
+        tr._write_report = lambda: None
+    tr.total_steps = warmup
+    tr.fit()
+    tr.total_steps = warmup + steps
+    t0 = time.perf_counter()
+    tr.fit()
+    dt = time.perf_counter() - t0
+    bs = tr.cfg.data.batch_size
+    return {"images_per_s": steps * bs / dt, "steps_per_s": steps / dt, "batch": bs,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "dtype": str(tr.amp_dtype), "channels_last": tr.channels_last}
+
+
 def _speed_child(precision: str, channels_last: str, steps: int, warmup: int) -> None:
     """Run in a subprocess: train `steps` steps, print images/s after warm-up and peak RSS."""
     from condgen.cli import resolve_config
@@ -58,16 +77,8 @@ def _speed_child(precision: str, channels_last: str, steps: int, warmup: int) ->
         f"train.precision={precision}", f"train.channels_last={channels_last}", "train.progress=false",
         "train.tensorboard=false", f"train.log_every={warmup + steps}", "train.sample_every=100000",
         "train.checkpoint_every=100000"])
-    tr = Trainer(cfg, out)
-    tr.total_steps = warmup
-    tr.fit()
-    tr.total_steps = warmup + steps
-    t0 = time.perf_counter()
-    tr.fit()
-    dt = time.perf_counter() - t0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"images_per_s": steps * 64 / dt, "peak_rss_mb": peak_mb,
-                      "dtype": str(tr.amp_dtype), "channels_last": tr.channels_last}))
+    res = timed_fit(Trainer(cfg, out), warmup, steps, quiet_io=False)
+    print(json.dumps({k: res[k] for k in ("images_per_s", "peak_rss_mb", "dtype", "channels_last")}))
 
 
 def speed(repeats: int, steps: int, warmup: int) -> dict:

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -59,7 +58,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_dcgan import machine
+from bench_dcgan import machine, timed_fit
 
 SETTINGS = {"fp32-nchw": ("fp32", "false"), "default": ("auto", "auto")}
 # size -> (netG, batch, load_size, crop_size); 64 is for smoke tests only
@@ -91,21 +90,7 @@ def _speed_child(a: dict) -> None:
     out = Path(tempfile.mkdtemp()) / "run"
     cfg = resolve_config("pix2pix", "edges2photos", None, None, _speed_overrides(
         a["size"], a["ngf"], a["precision"], a["channels_last"], a["warmup"] + a["steps"]))
-    tr = Trainer(cfg, out)
-    # end-of-fit I/O (checkpoint, sample grid, HTML report) is not training throughput
-    tr.save_checkpoint = lambda: None
-    tr._save_samples = lambda: None
-    tr._write_report = lambda: None
-    tr.total_steps = a["warmup"]
-    tr.fit()
-    tr.total_steps = a["warmup"] + a["steps"]
-    t0 = time.perf_counter()
-    tr.fit()
-    dt = time.perf_counter() - t0
-    bs = cfg.data.batch_size
-    print(json.dumps({"images_per_s": a["steps"] * bs / dt, "steps_per_s": a["steps"] / dt, "batch": bs,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "dtype": str(tr.amp_dtype), "channels_last": tr.channels_last}))
+    print(json.dumps(timed_fit(Trainer(cfg, out), a["warmup"], a["steps"])))
 
 
 def _flops_child(a: dict) -> None:

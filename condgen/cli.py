@@ -186,14 +186,20 @@ def sample(
 # ----- translate ------------------------------------------------------------------------------------
 @app.command()
 def translate(
-    run: Path = typer.Argument(..., help="a run directory of an image-to-image model (e.g. pix2pix)"),
+    run: Path = typer.Argument(..., help="a run directory of an image-to-image model (pix2pix, cyclegan, unit, munit)"),
     inputs: list[Path] = typer.Argument(..., help="image files and/or folders of images"),
     out: Path = typer.Option(..., "--out", "-o", help="output folder (PNG files named after the inputs)"),
+    direction: Optional[str] = typer.Option(None, help="AtoB (default) or BtoA, for two-way models (cyclegan, "
+                                                       "unit, munit)"),
+    num_styles: Optional[int] = typer.Option(None, "--num-styles", min=1,
+                                             help="munit: K random styles per input, written STEM_style0..K-1.png"),
+    style_image: Optional[Path] = typer.Option(None, "--style-image",
+                                               help="munit: take the style from this image of the target domain"),
     eval_mode: Optional[bool] = typer.Option(None, "--eval/--paper-test-mode",
-                                             help="--eval: no dropout, running BN statistics; default: the "
-                                                  "run's setting (pix2pix paper: dropout + batch statistics)"),
+                                             help="pix2pix: --eval = no dropout, running BN statistics; default: the "
+                                                  "run's setting (paper: dropout + batch statistics)"),
     tile: Optional[int] = typer.Option(None, help="tile size for large images (default: the model's tile_size)"),
-    seed: int = typer.Option(0, help="seed for test-time dropout noise"),
+    seed: int = typer.Option(0, help="seed for test-time noise (pix2pix dropout, munit random styles)"),
     device: str = typer.Option("cpu", help="cpu, cuda, mps or auto"),
 ) -> None:
     """Translate images of any size with a trained (or imported) image-to-image model."""
@@ -203,13 +209,43 @@ def translate(
     from condgen.translate import translate_files
 
     model = condgen.load(run, device=device)
+    name = model.run_config.model_name
     if not hasattr(model, "translate"):
-        raise ConfigError(f"`condgen translate` needs an image-to-image model; {model.run_config.model_name} "
-                          f"generates from noise (use `condgen sample`).")
+        raise ConfigError(f"`condgen translate` needs an image-to-image model; {name} generates from noise "
+                          f"(use `condgen sample`).")
+    two_way = hasattr(model, "input_channels")
+    styles = getattr(model, "supports_styles", False)
+    kwargs: dict = {}
+    if direction is not None:
+        if not two_way:
+            raise ConfigError(f"{name} translates one way only (its direction was fixed at training: data.direction="
+                              f"{model.run_config.data.direction}); --direction is for cyclegan, unit and munit.")
+        from condgen.models.unpaired import check_direction
+
+        kwargs["direction"] = check_direction(direction)
+    if (num_styles is not None or style_image is not None) and not styles:
+        flag = "--style-image" if style_image is not None else "--num-styles"
+        raise ConfigError(f"{flag} needs a model with style codes (munit); {name} has none.")
+    if num_styles is not None and style_image is not None:
+        raise ConfigError("give either --num-styles (random styles) or --style-image (one example's style), not both.")
+    if styles:
+        kwargs["seed"] = seed
+        if num_styles is not None:
+            kwargs["num_styles"] = num_styles
+        if style_image is not None:
+            from condgen.data.images import open_image
+
+            target = "A" if kwargs.get("direction") == "BtoA" else "B"
+            kwargs["style_image"] = open_image(style_image, model.input_channels(
+                "BtoA" if target == "B" else "AtoB"))
+    if eval_mode is not None:
+        if two_way:
+            raise ConfigError(f"--eval/--paper-test-mode is a pix2pix switch; {name} always translates in eval mode.")
+        kwargs["eval_mode"] = eval_mode
     if tile is not None:
         model.cfg.tile_size = tile
     torch.manual_seed(seed)
-    written, failed = translate_files(model, inputs, out, eval_mode=eval_mode)
+    written, failed = translate_files(model, inputs, out, **kwargs)
     _echo(f"wrote {len(written)} image(s) to {out}")
     if failed:
         lines = "; ".join(f"{p.name}: {msg}" for p, msg in failed[:5])
@@ -218,19 +254,33 @@ def translate(
 
 @app.command("import-weights")
 def import_weights(
-    generator: Path = typer.Argument(..., help="reference generator file, e.g. latest_net_G.pth"),
+    generator: Path = typer.Argument(..., help="reference generator file: latest_net_G.pth (pix2pix, or one "
+                                               "CycleGAN direction) or latest_net_G_A.pth with --netG-B"),
     out: Path = typer.Option(..., "--out", "-o", help="run directory to create"),
-    discriminator: Optional[Path] = typer.Option(None, "--netD", help="reference discriminator file (optional)"),
+    discriminator: Optional[Path] = typer.Option(None, "--netD", help="reference discriminator file (optional; "
+                                                                      "latest_net_D_A.pth for a CycleGAN)"),
+    generator_b: Optional[Path] = typer.Option(None, "--netG-B", help="latest_net_G_B.pth: import a two-way "
+                                                                      "cyclegan run (G_A = the first file)"),
+    discriminator_b: Optional[Path] = typer.Option(None, "--netD-B", help="latest_net_D_B.pth (cyclegan, optional)"),
     arch: Optional[str] = typer.Option(None, help="unet_256, unet_128, resnet_9blocks, resnet_6blocks (default: "
                                                   "detected from the file)"),
 ) -> None:
-    """Load a pix2pix checkpoint of junyanz/pytorch-CycleGAN-and-pix2pix into a condgen run (then `translate`)."""
-    from condgen.importers.to_run import import_pix2pix
+    """Load checkpoints of junyanz/pytorch-CycleGAN-and-pix2pix into a condgen run (then `translate`)."""
+    from condgen.importers.to_run import import_cyclegan, import_pix2pix
 
-    cfg = import_pix2pix(generator, out, d_path=discriminator, arch=arch)
+    if generator_b is not None:
+        cfg = import_cyclegan(generator, generator_b, out, d_a_path=discriminator, d_b_path=discriminator_b,
+                              arch=arch)
+        hint = f"condgen translate {out} IMAGES... --out OUT_DIR [--direction BtoA]"
+    else:
+        if discriminator_b is not None:
+            raise ConfigError("--netD-B belongs to a CycleGAN import: pass its two generators (G_A as the "
+                              "argument, --netG-B G_B).")
+        cfg = import_pix2pix(generator, out, d_path=discriminator, arch=arch)
+        hint = f"condgen translate {out} IMAGES... --out OUT_DIR"
     m = cfg.model
-    _echo(f"imported {m.netG} ({m.norm} norm, {m.in_channels}->{m.out_channels} channels) into {out}\n"
-          f"next: condgen translate {out} IMAGES... --out OUT_DIR")
+    _echo(f"imported {cfg.model_name} {m.netG} ({m.norm} norm, {m.in_channels}->{m.out_channels} channels) into "
+          f"{out}\nnext: {hint}")
 
 
 # ----- evaluate -------------------------------------------------------------------------------------

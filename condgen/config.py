@@ -52,6 +52,9 @@ class DataConfig:
     load_size: int = option(286, min=1, help="resize to this before the random crop (pix2pix: 286)")
     crop_size: int = option(256, min=1, help="random crop size = training image size (pix2pix: 256)")
     flip: bool = option(True, help="random horizontal flip, the same for both images of a pair")
+    pairing: str = option("random", choices=("random", "serial"),
+                          help="unpaired data (cyclegan, unit, munit): each A image meets a random B image, "
+                               "drawn anew each epoch (random), or the B image at the same position (serial)")
 
 
 @dataclass

@@ -29,13 +29,13 @@ def tensor_to_pil(x: torch.Tensor) -> Image.Image:
     return Image.fromarray(arr.permute(1, 2, 0).numpy(), mode="RGB")
 
 
-def _pad_run(model, x: torch.Tensor, multiple: int) -> torch.Tensor:
+def _pad_run(model, x: torch.Tensor, multiple: int, **gen_kwargs) -> torch.Tensor:
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
     if ph or pw:
         mode = "reflect" if ph < h and pw < w else "replicate"
         x = F.pad(x, (0, pw, 0, ph), mode=mode)
-    return model.generate(A=x)[..., :h, :w]
+    return model.generate(A=x, **gen_kwargs)[..., :h, :w]
 
 
 def _window(size_h: int, size_w: int) -> torch.Tensor:
@@ -46,7 +46,7 @@ def _window(size_h: int, size_w: int) -> torch.Tensor:
     return one(size_h)[:, None] * one(size_w)[None, :]
 
 
-def _tiled(model, x: torch.Tensor, multiple: int, tile: int) -> torch.Tensor:
+def _tiled(model, x: torch.Tensor, multiple: int, tile: int, **gen_kwargs) -> torch.Tensor:
     tile = max(multiple, tile // multiple * multiple)
     overlap = max(multiple, tile // 4 // multiple * multiple) if tile > multiple else 0
     step = max(1, tile - overlap)
@@ -61,7 +61,7 @@ def _tiled(model, x: torch.Tensor, multiple: int, tile: int) -> torch.Tensor:
     for y0 in ys:
         for x0 in xs:
             patch = x[..., y0:y0 + tile, x0:x0 + tile]
-            y = _pad_run(model, patch, multiple).cpu()
+            y = _pad_run(model, patch, multiple, **gen_kwargs).cpu()
             if out is None:
                 out = torch.zeros(n, y.shape[1], h, w)
             win = _window(*y.shape[-2:])
@@ -70,8 +70,9 @@ def _tiled(model, x: torch.Tensor, multiple: int, tile: int) -> torch.Tensor:
     return out / weight
 
 
-def translate_tensor(model, image, in_channels: int, multiple: int, min_size: int, tile: int):
-    """Run an image translator on a PIL image or a tensor of any size; returns the same kind of object."""
+def translate_tensor(model, image, in_channels: int, multiple: int, min_size: int, tile: int, **gen_kwargs):
+    """Run an image translator on a PIL image or a tensor of any size; returns the same kind of object.
+    ``gen_kwargs`` go to ``model.generate`` with every padded image or tile (e.g. direction, style codes)."""
     as_pil = isinstance(image, Image.Image)
     x = pil_to_tensor(image, in_channels) if as_pil else torch.as_tensor(image)
     squeeze = x.dim() == 3
@@ -93,16 +94,20 @@ def translate_tensor(model, image, in_channels: int, multiple: int, min_size: in
                          f"model with a smaller generator (e.g. netG=unet_128 or a resnet).")
     x = x.float()
     if tile and max(h, w) > tile:
-        y = _tiled(model, x, multiple, tile)
+        y = _tiled(model, x, multiple, tile, **gen_kwargs)
     else:
-        y = _pad_run(model, x, multiple).cpu()
+        y = _pad_run(model, x, multiple, **gen_kwargs).cpu()
     if as_pil:
         return tensor_to_pil(y)
     return y[0] if squeeze else y
 
 
 def translate_files(model, inputs: list[Path], out_dir: Path, **kwargs) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Translate image files and folders into ``out_dir`` (PNG, same stem); returns written files and failures."""
+    """Translate image files and folders into ``out_dir`` (PNG, same stem); returns written files and failures.
+
+    ``kwargs`` go to ``model.translate``. A model that returns several images per input (MUNIT with several
+    styles) writes ``STEM_style0.png``, ``STEM_style1.png``, ...
+    """
     from condgen.data.images import list_images, open_image
 
     files: list[Path] = []
@@ -118,7 +123,10 @@ def translate_files(model, inputs: list[Path], out_dir: Path, **kwargs) -> tuple
             raise DataError(f"input {p} does not exist.")
     out_dir.mkdir(parents=True, exist_ok=True)
     written, failed = [], []
-    channels = getattr(model.cfg, "in_channels", 3)
+    if hasattr(model, "input_channels"):
+        channels = model.input_channels(kwargs.get("direction") or "AtoB")
+    else:
+        channels = getattr(model.cfg, "in_channels", 3)
     for f in files:
         try:
             img = open_image(f, channels)
@@ -126,6 +134,12 @@ def translate_files(model, inputs: list[Path], out_dir: Path, **kwargs) -> tuple
             failed.append((f, str(e)))
             continue
         y = model.translate(img, **kwargs)
+        if isinstance(y, list):
+            for k, im in enumerate(y):
+                target = out_dir / f"{f.stem}_style{k}.png"
+                im.save(target)
+                written.append(target)
+            continue
         target = out_dir / f"{f.stem}.png"
         y.save(target)
         written.append(target)

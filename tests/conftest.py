@@ -26,3 +26,12 @@ def tiny(cache_dir):
     return ["model.image_size=16", "model.channels=1", "model.ngf=8", "model.ndf=8", "data.batch_size=16",
             "train.precision=fp32", "train.progress=false", "train.tensorboard=false", "train.log_every=2",
             "train.sample_every=1000", "train.checkpoint_every=1000"]
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for the test: with tiny convolutions, thread hand-offs cost more than they save."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

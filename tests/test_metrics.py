@@ -157,9 +157,10 @@ def test_matches_torchmetrics():
 def test_accepts_batches_tuples_and_dicts(digits, extractor):
     x = digits["test"][0][:100]
     ref = extract_features(x, extractor)
-    assert torch.equal(extract_features(list(x.split(32)), extractor), ref)
-    assert torch.equal(extract_features([(b, None) for b in x.split(32)], extractor), ref)
-    assert torch.equal(extract_features([{"image": b} for b in x.split(32)], extractor), ref)
+    # batches of 32 vs one of 100 may take different (equally exact) conv kernels: equal up to float rounding
+    for batches in (list(x.split(32)), [(b, None) for b in x.split(32)], [{"image": b} for b in x.split(32)]):
+        got = extract_features(batches, extractor)
+        assert got.shape == ref.shape and torch.allclose(got, ref, rtol=1e-4, atol=1e-5)
 
 
 def test_class_accuracy_true_vs_shuffled(digits, classifier):

@@ -7,6 +7,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from image_helpers import noise as _noise
+from image_helpers import save_array as _save
+from image_helpers import to_u8 as _u8
 from PIL import Image
 
 from condgen.data import (
@@ -26,23 +29,8 @@ from condgen.errors import ConfigError
 SMALL = {"load_size": 20, "crop_size": 16}
 
 
-def _save(arr: np.ndarray, path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path)
-    return path
-
-
-def _noise(h, w, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
-
-
 def _ab(path, a, b):
     return _save(np.concatenate([a, b], axis=1), path)
-
-
-def _u8(t: torch.Tensor) -> np.ndarray:
-    """A [-1, 1] C x H x W tensor back to uint8 H x W x C."""
-    return np.rint((t.numpy().transpose(1, 2, 0) + 1) * 127.5).astype(np.uint8)
 
 
 # ---------------------------------------------------------------- A|B split

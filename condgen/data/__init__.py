@@ -7,21 +7,30 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from condgen.data.builtin import BUILTIN, BuiltinInfo, InMemoryDataset, list_builtin, load_builtin, make_builtin
+from condgen.data.builtin import (
+    BUILTIN,
+    BuiltinInfo,
+    InMemoryDataset,
+    existing_folder,
+    list_builtin,
+    load_builtin,
+    make_builtin,
+)
 from condgen.data.folder import ClassFolderDataset, ImageFolderDataset
 from condgen.data.images import IMG_EXTENSIONS, BadImageWarning, list_images, load_image, open_image, to_tensor
 from condgen.data.paired import AlignedDataset, FolderPairDataset, load_paired
 from condgen.data.sampler import ResumableSampler, batches_per_epoch
+from condgen.data.unpaired import UnpairedDataset, load_unpaired
 from condgen.errors import DataError
 
 __all__ = [
     "AlignedDataset", "BUILTIN", "BadImageWarning", "BuiltinInfo", "ClassFolderDataset", "DataError",
     "FolderPairDataset", "IMG_EXTENSIONS", "ImageFolderDataset", "InMemoryDataset", "ResumableSampler",
-    "batches_per_epoch", "dataset_info", "list_builtin", "list_images", "load_dataset", "load_image",
-    "load_paired", "make_builtin", "open_image", "to_tensor",
+    "UnpairedDataset", "batches_per_epoch", "dataset_info", "list_builtin", "list_images", "load_dataset",
+    "load_image", "load_paired", "load_unpaired", "make_builtin", "open_image", "to_tensor",
 ]
 
-KINDS = ("images", "classes", "paired")
+KINDS = ("images", "classes", "paired", "unpaired")
 
 
 def _split_root(root: Path, split: str, fallback_to_train: bool) -> Path:
@@ -49,32 +58,28 @@ def load_dataset(spec: str, kind: str, split: str = "train", image_size: int = 6
 
     Kind "paired" returns ``load_paired(spec, split, ...)`` with ``crop_size=image_size``, ``channels_A`` and
     ``channels_B`` defaulting to ``channels``, and ``paired_options`` (direction, preprocess, load_size, flip,
-    train, seed, ...) passed on.
+    train, seed, ...) passed on. Kind "unpaired" does the same with ``load_unpaired`` (options: pairing,
+    preprocess, load_size, flip, train, seed, ...).
 
     A built-in name wins over a folder of the same name (write ``./digits`` for the folder). A folder with a
     ``train/`` (or ``split``) subfolder uses it; otherwise the folder itself is the train split.
     """
     if kind not in KINDS:
         raise DataError(f"dataset kind must be one of {', '.join(KINDS)}, got {kind!r}.")
-    if kind == "paired":
+    if kind in ("paired", "unpaired"):
         opts = {"crop_size": image_size, "channels_A": channels, "channels_B": channels, "bad_images": bad_images,
                 **paired_options}
-        return load_paired(spec, split, **opts)
+        return (load_paired if kind == "paired" else load_unpaired)(spec, split, **opts)
     if paired_options:
-        raise DataError(f"options {', '.join(sorted(paired_options))} apply only to kind 'paired', not {kind!r}.")
+        raise DataError(f"options {', '.join(sorted(paired_options))} apply only to kind 'paired' or 'unpaired', "
+                        f"not {kind!r}.")
     spec = str(spec)
     if not spec:
         raise DataError(f"no data given: set data.path (--data) to a folder or a built-in dataset "
                         f"({', '.join(sorted(BUILTIN))}).")
     if spec in BUILTIN:
         return load_builtin(spec, kind=kind, split=split, image_size=image_size, channels=channels)
-    root = Path(spec).expanduser()
-    if not root.exists():
-        raise DataError(f"data folder {root} does not exist (and it is not a built-in dataset: "
-                        f"{', '.join(sorted(BUILTIN))}).")
-    if not root.is_dir():
-        raise DataError(f"data path {root} is a file, not a folder of images.")
-    root = _split_root(root, split, fallback_to_train)
+    root = _split_root(existing_folder(spec, "images"), split, fallback_to_train)
     if kind == "classes":
         return ClassFolderDataset(root, image_size, channels, bad_images=bad_images)
     # Class-structured data (images only in subfolders) also serves unconditional models, labels unused.

@@ -1,6 +1,7 @@
 """Built-in offline datasets: written once as image folders into a cache, then held in memory as uint8 tensors.
 
 The cache is ``$CONDGEN_CACHE`` if set, else ``~/.cache/condgen``; ``digits`` lands in ``<cache>/digits``.
+Paired and unpaired sets stay on disk and are read by ``load_paired`` / ``load_unpaired``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ _MARKER = ".condgen-builtin.json"  # hidden, so image listing ignores it
 
 @dataclass(frozen=True)
 class BuiltinInfo:
-    """What a built-in dataset is: its kind ("classes", "images" or "paired"), source and size."""
+    """What a built-in dataset is: its kind ("classes", "images", "paired" or "unpaired"), source and size.
+
+    ``counts`` is images per split (``train``, ``test``), or per domain folder (``trainA``, ...) when unpaired.
+    """
 
     name: str
     description: str
@@ -76,6 +80,26 @@ BUILTIN: dict[str, BuiltinInfo] = {
         image_size=128,
         channels=3,
     ),
+    # Unpaired (CycleGAN trainA/trainB/testA/testB) sets; counts live in builtin_unpaired (a test checks).
+    "photo2tone": BuiltinInfo(
+        name="photo2tone",
+        description="128x128 photo crops (A) and crops of other photos under a hidden colour grade (B); "
+                    "testB = the grade of testA, so the exact answer is known",
+        kind="unpaired",
+        source="scikit-image and scikit-learn sample photographs; trainA, trainB and test from different photos",
+        counts={"trainA": 300, "trainB": 300, "testA": 100, "testB": 100},
+        image_size=128,
+        channels=3,
+    ),
+    "grass2gravel": BuiltinInfo(
+        name="grass2gravel",
+        description="grey 64x64 texture crops, grass (A) and gravel (B); train and test from disjoint regions",
+        kind="unpaired",
+        source="scikit-image data.grass and data.gravel (512x512), 128x128 windows shrunk 2x",
+        counts={"trainA": 300, "trainB": 300, "testA": 60, "testB": 60},
+        image_size=64,
+        channels=1,
+    ),
 }
 
 
@@ -89,9 +113,44 @@ def builtin_info(name: str) -> BuiltinInfo:
     try:
         return BUILTIN[name]
     except KeyError:
-        names = sorted(BUILTIN, key=lambda n: (BUILTIN[n].kind == "paired", n))  # paired sets last
+        names = sorted(BUILTIN, key=lambda n: (BUILTIN[n].kind in ("paired", "unpaired"), n))  # image pairs last
         raise DataError(f"unknown built-in dataset {name!r}; valid names: {', '.join(names)} "
                         "(or pass a folder path).") from None
+
+
+# What each kind of built-in set trains, for messages that turn a user from a set of the wrong kind.
+KIND_USES = {"classes": "cgan", "images": "gan and dcgan", "paired": "pix2pix", "unpaired": "cyclegan, unit and munit"}
+
+
+def existing_folder(spec: str, contents: str) -> Path:
+    """``spec`` (not a built-in name) as an existing folder, or a DataError saying it is missing or a file."""
+    root = Path(spec).expanduser()
+    if not root.exists():
+        raise DataError(f"data folder {root} does not exist (and it is not a built-in dataset: "
+                        f"{', '.join(sorted(BUILTIN))}).")
+    if not root.is_dir():
+        raise DataError(f"data path {root} is a file, not a folder of {contents}.")
+    return root
+
+
+def builtin_or_folder(spec: str, kind: str, contents: str) -> BuiltinInfo | Path:
+    """The BuiltinInfo of a built-in set of ``kind``, or else ``spec`` as a folder of ``contents``.
+
+    Raises a DataError for an empty spec, a built-in set of another kind, or a missing folder.
+    """
+    fits = ", ".join(sorted(n for n, i in BUILTIN.items() if i.kind == kind))
+    if not spec:
+        raise DataError(f"no data given: set data.path (--data) to a folder of {contents} or a built-in {kind} "
+                        f"dataset ({fits}).")
+    if spec not in BUILTIN:
+        return existing_folder(spec, contents)
+    info = BUILTIN[spec]
+    if info.kind != kind:
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise DataError(f"built-in dataset {spec!r} is not {kind} (it is {info.kind!r}, for "
+                        f"{KIND_USES[info.kind]}); use {article} {kind} dataset for {KIND_USES[kind]}, such as "
+                        f"{fits}.")
+    return info
 
 
 def cache_dir() -> Path:
@@ -107,7 +166,7 @@ def _save_png(arr: np.ndarray, path: Path) -> None:
 
 
 def _write_layout(info: BuiltinInfo, dest: Path) -> None:
-    """Write ``dest/{train,test}/...`` PNGs for one built-in dataset, plus the marker file."""
+    """Write ``dest/{train,test}/...`` (unpaired: ``dest/{trainA,...}``) PNGs for one built-in set + the marker."""
     from condgen.data import builtin_arrays  # late: pulls in scikit-learn / scikit-image
 
     if info.name == "digits":
@@ -122,6 +181,10 @@ def _write_layout(info: BuiltinInfo, dest: Path) -> None:
         from condgen.data import builtin_paired
 
         builtin_paired.write_paired(info.name, dest)
+    elif info.kind == "unpaired":
+        from condgen.data import builtin_unpaired
+
+        builtin_unpaired.write_unpaired(info.name, dest)
     else:  # pragma: no cover - BUILTIN and this function must grow together
         raise AssertionError(info.name)
     marker = {"name": info.name, "version": CACHE_VERSION, "counts": dict(info.counts)}
@@ -175,7 +238,8 @@ def ensure_builtin(name: str) -> Path:
 
 
 def make_builtin(name: str, out_dir: str | Path) -> Path:
-    """Write a built-in dataset as image folders (``out_dir/train``, ``out_dir/test``) and return ``out_dir``."""
+    """Write a built-in dataset as image folders (``out_dir/train``, ``out_dir/test``; unpaired sets
+    ``out_dir/trainA``, ``trainB``, ``testA``, ``testB``) and return ``out_dir``."""
     info = builtin_info(name)
     out = Path(out_dir).expanduser()
     if out.exists():
@@ -223,6 +287,9 @@ def load_builtin(name: str, kind: str = "images", split: str = "train", image_si
                  channels: int = 3) -> InMemoryDataset:
     """A built-in dataset in memory, resized to ``image_size`` with ``channels`` once at load time."""
     info = builtin_info(name)
+    if info.kind == "unpaired":
+        raise DataError(f"built-in dataset {name!r} holds two unpaired image domains (trainA/ and trainB/) for "
+                        "models such as cyclegan; load it with kind 'unpaired' (condgen.data.load_unpaired).")
     if split not in info.counts:
         raise DataError(f"built-in dataset {name!r} has no split {split!r}; it has {', '.join(info.counts)}.")
     if info.kind == "paired":

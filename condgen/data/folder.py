@@ -41,6 +41,15 @@ def _subfolders(root: Path) -> list[Path]:
     return sorted(subs, key=lambda p: p.name)
 
 
+def check_image_options(bad_images: str, **channels: int) -> None:
+    """A DataError for a ``bad_images`` value other than skip/error, or a channel count other than 1 or 3."""
+    if bad_images not in BAD_IMAGES_CHOICES:
+        raise DataError(f"bad_images must be one of {', '.join(BAD_IMAGES_CHOICES)}, got {bad_images!r}.")
+    for name, c in channels.items():
+        if c not in (1, 3):
+            raise DataError(f"{name} must be 1 (grey) or 3 (RGB), got {c}.")
+
+
 def _name_some(items: list[tuple[Path, str]]) -> str:
     shown = "; ".join(f"{p.name} ({reason})" for p, reason in items[:_SHOW_NAMES])
     return shown + ("; ..." if len(items) > _SHOW_NAMES else "")
@@ -52,10 +61,7 @@ class _FolderDataset(Dataset):
     in_memory = False
 
     def __init__(self, root: str | Path, files: list[Path], image_size: int, channels: int, bad_images: str):
-        if bad_images not in BAD_IMAGES_CHOICES:
-            raise DataError(f"bad_images must be one of {', '.join(BAD_IMAGES_CHOICES)}, got {bad_images!r}.")
-        if channels not in (1, 3):
-            raise DataError(f"channels must be 1 (grey) or 3 (RGB), got {channels}.")
+        check_image_options(bad_images, channels=channels)
         self.root = Path(root)
         self.image_size = int(image_size)
         self.channels = int(channels)
@@ -68,7 +74,7 @@ class _FolderDataset(Dataset):
         """Drop (skip) or refuse (error) files with unreadable headers; return the good files and their positions."""
         good, keep, bad = [], [], []
         for i, f in enumerate(files):
-            reason = check_image(f)
+            reason = self._check(f)
             if reason is None:
                 good.append(f)
                 keep.append(i)
@@ -83,6 +89,14 @@ class _FolderDataset(Dataset):
                           BadImageWarning, stacklevel=3)
         return good, keep
 
+    def _check(self, path: Path) -> str | None:
+        """Header check of one file: None if it looks readable, else the reason."""
+        return check_image(path)
+
+    def _decode(self, path: Path):
+        """Read one file as the dataset serves it (raising UnreadableImageError for a bad one)."""
+        return load_image(path, self.image_size, self.channels)
+
     def __len__(self) -> int:
         return len(self.files)
 
@@ -94,7 +108,7 @@ class _FolderDataset(Dataset):
             if i in self._bad_index:
                 continue
             try:
-                return i, load_image(self.files[i], self.image_size, self.channels)
+                return i, self._decode(self.files[i])
             except UnreadableImageError as e:
                 if self.bad_images == "error":
                     raise DataError(f"{e} Fix or remove it, or set data.bad_images=skip to leave it out.") from None

@@ -14,7 +14,7 @@ from pathlib import Path
 from PIL import Image
 from torch.utils.data import Dataset
 
-from condgen.data.folder import BAD_IMAGES_CHOICES, _existing_dir, _name_some
+from condgen.data.folder import _existing_dir, _name_some, check_image_options
 from condgen.data.images import (
     EXTENSIONS_TEXT,
     BadImageWarning,
@@ -68,11 +68,7 @@ class _PairedDataset(Dataset):
         if direction not in DIRECTIONS:
             raise ConfigError(f"direction must be one of {', '.join(DIRECTIONS)} (which side of a pair is the "
                               f"input), got {direction!r}.")
-        if bad_images not in BAD_IMAGES_CHOICES:
-            raise DataError(f"bad_images must be one of {', '.join(BAD_IMAGES_CHOICES)}, got {bad_images!r}.")
-        for name, c in (("channels_A", channels_A), ("channels_B", channels_B)):
-            if c not in (1, 3):
-                raise DataError(f"{name} must be 1 (grey) or 3 (RGB), got {c}.")
+        check_image_options(bad_images, channels_A=channels_A, channels_B=channels_B)
         self.root = root
         self.channels_A, self.channels_B = int(channels_A), int(channels_B)
         self.channels = self.channels_B  # what a generator outputs, for dataset_info
@@ -279,28 +275,15 @@ def load_paired(spec: str | Path, split: str = "train", **kw) -> _PairedDataset:
     ``root/B/split`` is read as two folders; otherwise the folder itself is the train split. ``train`` defaults to
     ``split == "train"`` (random crops and flips only when training). Other keywords go to the dataset.
     """
-    from condgen.data.builtin import BUILTIN, ensure_builtin
+    from condgen.data.builtin import builtin_or_folder, ensure_builtin
 
     kw.setdefault("train", split == "train")
-    spec = str(spec)
-    if not spec:
-        raise DataError("no data given: set data.path (--data) to a folder of paired images or a built-in paired "
-                        f"dataset ({', '.join(sorted(n for n, i in BUILTIN.items() if i.kind == 'paired'))}).")
-    if spec in BUILTIN:
-        info = BUILTIN[spec]
-        if info.kind != "paired":
-            paired = ", ".join(sorted(n for n, i in BUILTIN.items() if i.kind == "paired"))
-            raise DataError(f"built-in dataset {spec!r} is not paired (it is {info.kind!r}); image-to-image models "
-                            f"need a paired dataset such as {paired}.")
-        if split not in info.counts:
-            raise DataError(f"built-in dataset {spec!r} has no split {split!r}; it has {', '.join(info.counts)}.")
-        return AlignedDataset(ensure_builtin(spec) / split, **{"bad_images": "error", **kw})
-    root = Path(spec).expanduser()
-    if not root.exists():
-        raise DataError(f"data folder {root} does not exist (and it is not a built-in dataset: "
-                        f"{', '.join(sorted(BUILTIN))}).")
-    if not root.is_dir():
-        raise DataError(f"data path {root} is a file, not a folder of paired images.")
+    found = builtin_or_folder(str(spec), "paired", "paired images")
+    if not isinstance(found, Path):
+        if split not in found.counts:
+            raise DataError(f"built-in dataset {spec!r} has no split {split!r}; it has {', '.join(found.counts)}.")
+        return AlignedDataset(ensure_builtin(found.name) / split, **{"bad_images": "error", **kw})
+    root = found
     folder = root / split
     if not folder.is_dir():
         if (root / "A" / split).is_dir() and (root / "B" / split).is_dir():

@@ -1,5 +1,8 @@
 """Preprocessing for image pairs: one resize/crop/flip, drawn once per (seed, epoch, index), applied to A and B.
 
+Unpaired data draws once per domain instead, adding the domain's ``stream`` number to the key, so each side gets
+its own crop and flip.
+
 Training modes follow pix2pix/CycleGAN's ``--preprocess`` (Isola et al. 2017, sec. 6.2: resize 286, random crop
 256, random mirroring). At evaluation (``train=False``) nothing is random: resizing modes resize to
 ``crop_size`` (as the reference's test options set ``load_size = crop_size``), crops are taken from the centre,
@@ -28,11 +31,18 @@ class PairParams:
     flip: bool
 
 
-def draw_params(seed: int, epoch: int, index: int) -> PairParams:
-    """The random choices for item ``index`` in ``epoch``: a pure function of the three numbers."""
-    # A generator keyed by (seed, epoch, index), not a shared stream, so an item's crop does not depend on
-    # which worker loads it or on what was read before: a resumed run sees the same crops.
-    rng = np.random.default_rng((int(seed), int(epoch), int(index)))
+def item_rng(seed: int, epoch: int, index: int, stream: int = 0) -> np.random.Generator:
+    """A generator that is a pure function of (seed, epoch, index, stream); stream 0 is the paired one."""
+    # Keyed, not a shared stream, so an item's draws do not depend on which worker loads it or on what was read
+    # before: a resumed run sees the same crops. Streams must be non-zero: numpy's seeding maps (s, e, i) and
+    # (s, e, i, 0) to the same state, so a stream 0 key would repeat the paired draw.
+    key = (int(seed), int(epoch), int(index)) + ((int(stream),) if stream else ())
+    return np.random.default_rng(key)
+
+
+def draw_params(seed: int, epoch: int, index: int, stream: int = 0) -> PairParams:
+    """The random choices for item ``index`` in ``epoch`` (and ``stream``): a pure function of the numbers."""
+    rng = item_rng(seed, epoch, index, stream)
     x, y, f = rng.random(3)
     return PairParams(float(x), float(y), bool(f < 0.5))
 
@@ -89,14 +99,14 @@ class PairTransform:
             return self.crop_size, self.crop_size
         return w, h
 
-    def __call__(self, images: list[Image.Image], epoch: int = 0, index: int = 0,
-                 name: str = "") -> list[Image.Image]:
+    def __call__(self, images: list[Image.Image], epoch: int = 0, index: int = 0, name: str = "",
+                 stream: int = 0) -> list[Image.Image]:
         """``images`` (all the same size) resized, cropped and flipped with the one draw for (epoch, index)."""
         size = images[0].size
         if any(im.size != size for im in images):
             raise DataError(f"{name or 'pair'}: the images of a pair differ in size "
                             f"({' vs '.join('x'.join(map(str, im.size)) for im in images)}); they must match.")
-        p = draw_params(self.seed, epoch, index)
+        p = draw_params(self.seed, epoch, index, stream)
         rw, rh = self._resized_size(*size)
         box = None
         if self.preprocess in ("resize_and_crop", "scale_width_and_crop", "crop"):

@@ -4,43 +4,89 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from condgen.config import RunConfig, build_config
 from condgen.errors import CheckpointError
 from condgen.importers.junyanz import detect_arch, load_reference_weights
 from condgen.train.checkpoint import FORMAT, atomic_torch_save
 
 
-def import_pix2pix(g_path: str | Path, out: str | Path, d_path: str | Path | None = None,
-                   arch: str | None = None, d_arch: str | None = None) -> RunConfig:
-    """Write ``out`` as a pix2pix run holding the reference generator (and discriminator): translate-ready."""
-    import torch
+def _generator(path: str | Path, arch: str | None) -> tuple[dict, dict]:
+    """(state dict in condgen's layout, model-config fields) of a reference generator file."""
+    G = load_reference_weights(path, arch=arch, kind="G")
+    guess = detect_arch(torch.load(path, map_location="cpu", weights_only=True))
+    k = guess.kwargs
+    return G.state_dict(), {"netG": arch or guess.arch, "norm": guess.norm, "ngf": k["ngf"],
+                            "in_channels": k["in_channels"], "out_channels": k["out_channels"]}
 
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise CheckpointError(f"{out} exists and is not empty; choose a new --out folder.")
-    G = load_reference_weights(g_path, arch=arch, kind="G")
-    g_guess = detect_arch(torch.load(g_path, map_location="cpu", weights_only=True))
-    gk = g_guess.kwargs
-    model = {"netG": arch or g_guess.arch, "norm": g_guess.norm, "ngf": gk["ngf"],
-             "in_channels": gk["in_channels"], "out_channels": gk["out_channels"]}
-    nets = {"G": G.state_dict()}
-    if d_path is not None:
-        D = load_reference_weights(d_path, arch=d_arch, kind="D")
-        d_guess = detect_arch(torch.load(d_path, map_location="cpu", weights_only=True))
-        model.update(netD=d_arch or d_guess.arch, ndf=d_guess.kwargs["ndf"],
-                     n_layers_D=d_guess.kwargs.get("n_layers", 3))
-        nets["D"] = D.state_dict()
-    cfg = build_config("pix2pix", {"model": model})
+
+def _discriminator(path: str | Path, arch: str | None) -> tuple[dict, dict]:
+    """(state dict, model-config fields) of a reference N-layer/pixel discriminator file."""
+    D = load_reference_weights(path, arch=arch, kind="D")
+    guess = detect_arch(torch.load(path, map_location="cpu", weights_only=True))
+    return D.state_dict(), {"netD": arch or guess.arch, "ndf": guess.kwargs["ndf"],
+                            "n_layers_D": guess.kwargs.get("n_layers", 3)}
+
+
+def _write_run(model_name: str, model: dict, nets: dict[str, dict], out: Path, source: str) -> RunConfig:
+    """Check every imported net fits the model built from ``model`` and write config + checkpoint."""
     from condgen.models import get_model_class
 
-    probe = get_model_class("pix2pix")(cfg.model)  # same architecture: check every key and shape fits
+    cfg = build_config(model_name, {"model": model})
+    probe = get_model_class(model_name)(cfg.model)  # same architecture: check every key and shape fits
     for name, sd in nets.items():
         try:
             probe.nets[name].load_state_dict(sd)
         except RuntimeError as e:
-            raise CheckpointError(f"imported {name} does not fit condgen's pix2pix {name}: {str(e)[:400]}") from None
+            raise CheckpointError(f"imported {name} does not fit condgen's {model_name} {name}: "
+                                  f"{str(e)[:400]}") from None
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     cfg.save(out / "config.yaml")
-    atomic_torch_save({"format": FORMAT, "step": 0, "nets": nets, "imported_from": str(g_path)},
+    atomic_torch_save({"format": FORMAT, "step": 0, "nets": nets, "imported_from": source},
                       out / "checkpoints" / "last.pt")
     return cfg
+
+
+def _fresh(out: str | Path) -> Path:
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise CheckpointError(f"{out} exists and is not empty; choose a new --out folder.")
+    return out
+
+
+def import_pix2pix(g_path: str | Path, out: str | Path, d_path: str | Path | None = None,
+                   arch: str | None = None, d_arch: str | None = None) -> RunConfig:
+    """Write ``out`` as a pix2pix run holding the reference generator (and discriminator): translate-ready."""
+    out = _fresh(out)
+    sd, model = _generator(g_path, arch)
+    nets = {"G": sd}
+    if d_path is not None:
+        nets["D"], d_model = _discriminator(d_path, d_arch)
+        model.update(d_model)
+    return _write_run("pix2pix", model, nets, out, str(g_path))
+
+
+def import_cyclegan(g_a_path: str | Path, g_b_path: str | Path, out: str | Path,
+                    d_a_path: str | Path | None = None, d_b_path: str | Path | None = None,
+                    arch: str | None = None) -> RunConfig:
+    """Write ``out`` as a cyclegan run from the reference's ``latest_net_G_A.pth`` (A -> B) and
+    ``latest_net_G_B.pth`` (B -> A), optionally with ``latest_net_D_A/D_B.pth``: translate-ready both ways."""
+    out = _fresh(out)
+    sd_a, model = _generator(g_a_path, arch)
+    sd_b, model_b = _generator(g_b_path, arch)
+    if (model_b["netG"], model_b["ngf"], model_b["norm"]) != (model["netG"], model["ngf"], model["norm"]) or (
+            model_b["in_channels"], model_b["out_channels"]) != (model["out_channels"], model["in_channels"]):
+        raise CheckpointError(f"{g_a_path} and {g_b_path} are not the two generators of one CycleGAN: G_A is "
+                              f"{model} and G_B is {model_b} (G_B must map B back to A with the same architecture).")
+    nets = {"G_A": sd_a, "G_B": sd_b}
+    for name, path in (("D_A", d_a_path), ("D_B", d_b_path)):
+        if path is not None:
+            nets[name], d_model = _discriminator(path, None)
+            if d_model["netD"] == "pixel":
+                raise CheckpointError(f"{path} is a PixelGAN; condgen's cyclegan uses N-layer PatchGANs.")
+            model.update(ndf=d_model["ndf"], n_layers_D=d_model["n_layers_D"])
+    model.pop("netD", None)
+    if model["in_channels"] != model["out_channels"]:
+        model["lambda_identity"] = 0.0  # the identity loss needs equal channels (only matters if trained further)
+    return _write_run("cyclegan", model, nets, out, f"{g_a_path}, {g_b_path}")

@@ -7,6 +7,7 @@ import difflib
 from condgen.errors import ModelError
 from condgen.models.base import GenerativeModel
 from condgen.models.cgan import CGAN
+from condgen.models.cyclegan import CycleGAN
 from condgen.models.dcgan import DCGAN
 from condgen.models.gan import GAN
 from condgen.models.pix2pix import Pix2Pix
@@ -16,6 +17,7 @@ MODELS: dict[str, type[GenerativeModel]] = {
     "dcgan": DCGAN,
     "cgan": CGAN,
     "pix2pix": Pix2Pix,
+    "cyclegan": CycleGAN,
 }
 
 

@@ -138,6 +138,14 @@ class GenerativeModel:
                 for p, f in zip(n.parameters(), flags):
                     p.requires_grad_(f)
 
+    def extra_state(self) -> dict[str, Any]:
+        """Training state that is neither a network nor an optimizer (e.g. CycleGAN's pool of past fakes), saved
+        in every checkpoint (one entry per rank) so a resumed run continues exactly. Tensors and plain data only."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``extra_state`` returned."""
+
     def train_mode(self, training: bool = True) -> None:
         """Put every network in train (or eval) mode."""
         for net in self.nets.values():

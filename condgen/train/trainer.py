@@ -300,6 +300,8 @@ class Trainer:
         self.step, self.epoch, self.epoch_pos = state["step"], state["epoch"], state["epoch_pos"]
         rngs = state["rng"]
         set_rng_state(rngs[self.rank] if self.rank < len(rngs) else rngs[0])
+        extras = state.get("model_state") or [{}]
+        self.model.load_extra_state(extras[self.rank] if self.rank < len(extras) else extras[0])
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly: nets, EMA, optimizers, schedulers, counters, RNG."""
@@ -311,7 +313,8 @@ class Trainer:
             "optimizers": {k: o.state_dict() for k, o in self.model.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
             **({"grad_scaler": self.model.grad_scaler.state_dict()} if self.model.grad_scaler else {}),
-            "rng": self._gather_rng(),
+            "rng": self._gather(rng_state()),
+            "model_state": self._gather(self.model.extra_state()),
         }
 
     def check_replicas(self) -> None:
@@ -333,8 +336,8 @@ class Trainer:
             print(f"[condgen] step {self.step}: weights identical across {self.world} processes "
                   f"(sha256 {out[0][:12]})", flush=True)
 
-    def _gather_rng(self) -> list[dict[str, Any]]:
-        local = rng_state()
+    def _gather(self, local: dict[str, Any]) -> list[dict[str, Any]]:
+        """``local`` from every rank, in rank order (per-rank state such as RNGs)."""
         if not dist_utils.is_distributed():
             return [local]
         out: list[Any] = [None] * self.world
