@@ -63,13 +63,16 @@ def train(
     device: Optional[str] = typer.Option(None, help="auto, cpu, cuda, cuda:N, mps (train.device)"),
     precision: Optional[str] = typer.Option(None, help="auto, fp32, bf16, fp16 (train.precision)"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue the run in this folder"),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="start from the networks of this run (by "
+                                             "name; e.g. srgan from a trained srresnet run): train.init_from"),
     no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
 ) -> None:
     """Train MODEL on DATA; writes checkpoints, samples, metrics.jsonl, TensorBoard events and report.html."""
     from condgen.train import train as run_training
     from condgen.train.trainer import load_run_config
 
-    flags = dict(steps=steps, device=device, precision=precision, progress=False if no_progress else None)
+    flags = dict(steps=steps, device=device, precision=precision, progress=False if no_progress else None,
+                 init_from=str(init_from) if init_from is not None else None)
     if resume is not None:
         saved = load_run_config(resume).to_dict()
         from condgen.config import build_config, parse_overrides

@@ -82,6 +82,8 @@ class TrainConfig:
     val_images: int = option(200, min=1, help="held-out images per validation pass (the first N)")
     tensorboard: bool = option(True)
     progress: bool = option(True)
+    init_from: str = option("", help="start from the networks of another run (its last checkpoint) or checkpoint "
+                                     "file, matched by name, e.g. SRGAN's G from a trained SRResNet; '' = none")
 
 
 @dataclass

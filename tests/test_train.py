@@ -147,3 +147,24 @@ def test_linear_schedule_decays_to_zero(tmp_path, tiny):
     trainer.fit()
     lrs = [json.loads(x)["lr"] for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert lrs[0] == pytest.approx(2e-4) and lrs[-1] == pytest.approx(0.0)
+
+
+def test_init_from_another_run(tmp_path, tiny, capsys):
+    """train.init_from loads the networks a model shares by name (here all of a DCGAN's) and nothing else:
+    with lr 0 the new run's parameters stay exactly the source run's; its step count starts at 0."""
+    train(_cfg("dcgan", tiny, 3), tmp_path / "src")
+    res = train(_cfg("dcgan", [*tiny, "model.lr=0", f"train.init_from={tmp_path / 'src'}"], 1), tmp_path / "dst")
+    assert res.step == 1
+    _, src = _weights(tmp_path / "src")
+    _, dst = _weights(tmp_path / "dst")
+    params = [k for k in src if "running" not in k and "num_batches" not in k]
+    assert params and all(torch.equal(src[k], dst[k]) for k in params)
+    assert "initialised G, D from" in capsys.readouterr().out
+    _, fresh = _weights(tmp_path / "src")  # a run without init_from starts elsewhere
+    train(_cfg("dcgan", [*tiny, "model.lr=0", "seed=5"], 1), tmp_path / "other")
+    _, other = _weights(tmp_path / "other")
+    assert not all(torch.equal(fresh[k], other[k]) for k in params)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        train(_cfg("dcgan", [*tiny, f"train.init_from={tmp_path / 'nope'}"], 1), tmp_path / "x1")
+    with pytest.raises(CheckpointError, match="does not fit this dcgan model's G"):
+        train(_cfg("dcgan", [*tiny, "model.ngf=16", f"train.init_from={tmp_path / 'src'}"], 1), tmp_path / "x2")

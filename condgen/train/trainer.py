@@ -217,6 +217,7 @@ class Trainer:
         # A model may leave an optimizer idle (e.g. pix2pix's L1-only ablation never steps D); its schedule still
         # follows the step count, which is what torch warns about.
         warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
+        self.init_report = self._init_from(t.init_from) if t.init_from and not resume else ""
         if t.ema_decay > 0:
             for name in self.model.ema_nets:
                 ema = copy.deepcopy(unwrap(self.model.nets[name])).eval()
@@ -237,6 +238,9 @@ class Trainer:
         from condgen.train.logging import RunLogger
 
         self.logger = RunLogger(self.run_dir, tensorboard=t.tensorboard, enabled=self.is_main)
+        if self.init_report and self.is_main:
+            self.logger.text("init_from", self.init_report)
+            print(f"[condgen] {self.init_report}", flush=True)
         # the training RNG differs per rank (different noise per shard), set after identical init
         if not resume:
             seed_everything(cfg.seed + 1_000_003 * self.rank)
@@ -280,6 +284,34 @@ class Trainer:
         items = [self.dataset[i] for i in range(n)]
         batch = torch.utils.data.default_collate(items)
         return self.model.prepare_batch(batch)
+
+    def _init_from(self, source: str) -> str:
+        """Load the networks of another run (or checkpoint file) whose names this model shares; the rest of the
+        state (optimizers, step, RNG) starts fresh. A network whose shapes differ is an error naming the keys."""
+        from condgen.train.checkpoint import describe_mismatch
+
+        path = Path(source).expanduser()
+        if path.is_dir():
+            latest = CheckpointManager(path).latest()
+            if latest is None:
+                raise CheckpointError(f"train.init_from: {path} has no checkpoint (checkpoints/ is empty or missing); "
+                                      "give a trained run or a checkpoint file.")
+            path = latest
+        elif not path.is_file():
+            raise CheckpointError(f"train.init_from: {path} does not exist; give a run directory or a checkpoint file.")
+        state = load_checkpoint(path)
+        shared = [n for n in state.get("nets", {}) if n in self.model.nets]
+        if not shared:
+            raise CheckpointError(f"train.init_from: {path} holds networks {sorted(state.get('nets', {}))}, none of "
+                                  f"which this {self.cfg.model_name} model has ({sorted(self.model.nets)}).")
+        for name in shared:
+            net = unwrap(self.model.nets[name])
+            diff = describe_mismatch(net.state_dict(), state["nets"][name])
+            if diff:
+                raise CheckpointError(f"train.init_from: network {name} in {path} does not fit this "
+                                      f"{self.cfg.model_name} model's {name} (another architecture or size?): {diff}.")
+            net.load_state_dict(state["nets"][name])
+        return f"initialised {', '.join(shared)} from {path} (step {state.get('step', '?')})"
 
     def _load_resume_state(self) -> None:
         path = self.ckpt.latest()
