@@ -10,7 +10,9 @@ from condgen.models.cgan import CGAN
 from condgen.models.cyclegan import CycleGAN
 from condgen.models.dcgan import DCGAN
 from condgen.models.gan import GAN
+from condgen.models.munit import MUNIT
 from condgen.models.pix2pix import Pix2Pix
+from condgen.models.unit import UNIT
 
 MODELS: dict[str, type[GenerativeModel]] = {
     "gan": GAN,
@@ -18,6 +20,8 @@ MODELS: dict[str, type[GenerativeModel]] = {
     "cgan": CGAN,
     "pix2pix": Pix2Pix,
     "cyclegan": CycleGAN,
+    "unit": UNIT,
+    "munit": MUNIT,
 }
 
 

@@ -8,9 +8,19 @@ from typing import Any, ClassVar
 import torch
 
 from condgen.errors import ConfigError
-from condgen.models.base import GenerativeModel
+from condgen.models.base import GenerativeModel, adam
+from condgen.nn.init import init_kaiming, init_normal_02
 
 DIRECTIONS = ("AtoB", "BtoA")
+
+#: UNIT's and MUNIT's schedule in their authors' 2018 code (the UNIT paper gives none; MUNIT appendix B): batch 1,
+#: LR halved every 100k of 1M iterations; short side resized to 256, random 256 x 256 crop, mirroring (condgen's
+#: closest mode is scale_width_and_crop: identical for square and portrait images; landscape images are
+#: squeezed to a height of 256 instead of cropped along their width).
+LATENT_TRAIN_DEFAULTS = {"data": {"batch_size": 1, "preprocess": "scale_width_and_crop", "load_size": 256,
+                                  "crop_size": 256, "flip": True},
+                         "train": {"steps": 1_000_000, "lr_schedule": "step", "lr_step_size": 100_000,
+                                   "lr_gamma": 0.5}}
 
 
 def check_direction(direction: str) -> str:
@@ -33,6 +43,16 @@ class UnpairedTranslator(GenerativeModel):
     downsamplings: ClassVar[int] = 2
     #: whether ``translate`` takes style codes / style images (MUNIT)
     supports_styles: ClassVar[bool] = False
+
+    def set_networks(self, G: torch.nn.Module, D: torch.nn.Module) -> None:
+        """Install generator ``G`` and discriminator ``D`` as UNIT's and MUNIT's authors do: He (kaiming, fan-in)
+        init for G, N(0, 0.02) for D, one Adam each with the config's lr, betas and (L2) weight decay."""
+        cfg = self.cfg
+        init_kaiming(G)
+        init_normal_02(D)
+        self.nets = {"G": G, "D": D}
+        self.optimizers = {k: adam(n.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+                                   weight_decay=cfg.weight_decay) for k, n in self.nets.items()}
 
     # ----- data ---------------------------------------------------------------------------------
     @classmethod

@@ -66,3 +66,19 @@ class MultiscaleDiscriminator(nn.Module):
                 x = self.down(x)
             outs.append(d(x))
         return outs
+
+
+class TwoDomainDiscriminators(nn.Module):
+    """D_A and D_B of a two-domain translator (UNIT, MUNIT), each a multi-scale discriminator;
+    ``forward(x_a, x_b)`` -> (D_A logits, D_B logits)."""
+
+    def __init__(self, channels_a: int = 3, channels_b: int = 3, ndf: int = 64, n_layers: int = 4,
+                 num_scales: int = 3):
+        super().__init__()
+        channels = {"A": channels_a, "B": channels_b}
+        self.disc = nn.ModuleDict({d: MultiscaleDiscriminator(channels[d], ndf, n_layers, num_scales, norm="none")
+                                   for d in ("A", "B")})
+
+    def forward(self, x_a: torch.Tensor, x_b: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Logit maps (one per scale, finest first) of D_A on ``x_a`` and of D_B on ``x_b``."""
+        return self.disc["A"](x_a), self.disc["B"](x_b)
