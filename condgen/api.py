@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
@@ -26,7 +27,7 @@ def load(run: str | Path, checkpoint: str | Path | None = None, device: str = "c
         raise CheckpointError(f"{run} has no checkpoint yet (checkpoints/ is empty).")
     state = load_checkpoint(path)
     cls = get_model_class(cfg.model_name)
-    model = cls(cfg.model)
+    model = cls.for_inference(cfg.model)
     for name, sd in state["nets"].items():
         if name not in model.nets:
             raise CheckpointError(f"{path} holds network '{name}', which model {cfg.model_name} does not have.")
@@ -37,7 +38,7 @@ def load(run: str | Path, checkpoint: str | Path | None = None, device: str = "c
         model.nets[name].load_state_dict(sd)
     if ema:
         for name, sd in state.get("ema", {}).items():
-            net = cls(cfg.model).nets[name]
+            net = copy.deepcopy(model.nets[name])
             net.load_state_dict(sd)
             model.ema[name] = net.eval()
     model.use_ema_for_inference = ema

@@ -189,7 +189,8 @@ def sample(
 # ----- translate ------------------------------------------------------------------------------------
 @app.command()
 def translate(
-    run: Path = typer.Argument(..., help="a run directory of an image-to-image model (pix2pix, cyclegan, unit, munit)"),
+    run: Path = typer.Argument(..., help="a run directory of an image-to-image model (pix2pix, cyclegan, unit, munit; "
+                                           "srresnet/srgan upscale)"),
     inputs: list[Path] = typer.Argument(..., help="image files and/or folders of images"),
     out: Path = typer.Option(..., "--out", "-o", help="output folder (PNG files named after the inputs)"),
     direction: Optional[str] = typer.Option(None, help="AtoB (default) or BtoA, for two-way models (cyclegan, "
@@ -250,6 +251,32 @@ def translate(
     torch.manual_seed(seed)
     written, failed = translate_files(model, inputs, out, **kwargs)
     _echo(f"wrote {len(written)} image(s) to {out}")
+    if failed:
+        lines = "; ".join(f"{p.name}: {msg}" for p, msg in failed[:5])
+        raise DataError(f"{len(failed)} input(s) could not be read and were skipped ({lines}).")
+
+
+@app.command()
+def upscale(
+    run: Path = typer.Argument(..., help="a run directory of a super-resolution model (srresnet, srgan)"),
+    inputs: list[Path] = typer.Argument(..., help="low-resolution image files and/or folders of images"),
+    out: Path = typer.Option(..., "--out", "-o", help="output folder (PNG files named after the inputs)"),
+    tile: Optional[int] = typer.Option(None, help="tile size in LR pixels for large images (default: the model's "
+                                                  "tile_size)"),
+    device: str = typer.Option("cpu", help="cpu, cuda, mps or auto"),
+) -> None:
+    """Upscale images of any size by the model's factor (x4 by default) with a trained SR model."""
+    import condgen
+    from condgen.translate import translate_files
+
+    model = condgen.load(run, device=device)
+    if not hasattr(model, "upscale"):
+        raise ConfigError(f"`condgen upscale` needs a super-resolution model (srresnet, srgan); "
+                          f"{model.run_config.model_name} is not one (use `condgen translate` or `condgen sample`).")
+    if tile is not None:
+        model.cfg.tile_size = tile
+    written, failed = translate_files(model, inputs, out)
+    _echo(f"wrote {len(written)} image(s) upscaled x{model.cfg.scale} to {out}")
     if failed:
         lines = "; ".join(f"{p.name}: {msg}" for p, msg in failed[:5])
         raise DataError(f"{len(failed)} input(s) could not be read and were skipped ({lines}).")

@@ -1,5 +1,7 @@
 """Evaluate a run: FID/KID of generated images against the held-out split, beside the real-data floor,
-and class accuracy for class-conditional models. Results go to RUN/eval.json, metrics.jsonl and the report."""
+and class accuracy for class-conditional models; for models with targets (pix2pix, SR), their held-out metrics
+(L1/PSNR/SSIM; SR: PSNR/SSIM on Y beside the bicubic baseline). Results go to RUN/eval.json, metrics.jsonl
+and the report."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 import torch
 
 import condgen
-from condgen.errors import DataError
+from condgen.errors import ConfigError, DataError
 
 
 def _dataset_images(ds, batch_size: int = 256):
@@ -42,6 +44,12 @@ def evaluate_run(run: str | Path, n: int = 2000, features: str = "auto", weights
     if checkpoint is not None and not Path(checkpoint).is_file() and (run / "checkpoints" / str(checkpoint)).is_file():
         checkpoint = run / "checkpoints" / str(checkpoint)
     model = condgen.load(run, checkpoint=checkpoint, ema=ema)
+    if has_targets(model):
+        return _record(run, evaluate_with_targets(model, run))
+    if not hasattr(model, "sample_z"):
+        raise ConfigError(f"condgen evaluate measures generators (FID/KID: gan, dcgan, cgan) and models with "
+                          f"targets (pix2pix, srresnet, srgan: L1/PSNR/SSIM on the test split); "
+                          f"{model.run_config.model_name} is neither yet.")
     cfg = model.run_config
     data = cfg.data.path
     train_ds = type(model).load_data(cfg, split="train", train=False)
@@ -77,6 +85,43 @@ def evaluate_run(run: str | Path, n: int = 2000, features: str = "auto", weights
         else:
             clf = load_digit_classifier()
             results["class_accuracy"] = class_accuracy(torch.cat(fakes), torch.cat(labels), clf)
+    return _record(run, results)
+
+
+def has_targets(model) -> bool:
+    """Whether the model is evaluated against ground truth (it implements ``validate``: pix2pix, SR models)."""
+    from condgen.models.base import GenerativeModel
+
+    return type(model).validate is not GenerativeModel.validate
+
+
+def evaluate_with_targets(model, run: Path) -> dict[str, Any]:
+    """The model's own held-out metrics (``validate``: L1/PSNR/SSIM for pix2pix; PSNR/SSIM on Y of SR and of the
+    bicubic baseline for SR models) over the whole test split (else val), and its grid saved as RUN/eval_grid.png."""
+    from condgen.train.images import save_grid
+
+    cfg = model.run_config
+    ds, split = None, None
+    for split in ("test", "val"):
+        try:
+            ds = type(model).load_eval_data(cfg, split)
+            break
+        except DataError:
+            continue
+    if ds is None:
+        raise DataError(f"{cfg.data.path} has no test or val split to evaluate {cfg.model_name} against; add "
+                        f"held-out pairs (test/ or val/) or use `condgen data make`.")
+    loader = torch.utils.data.DataLoader(ds, batch_size=model.eval_batch_size, shuffle=False, num_workers=0)
+    with model.inference():
+        metrics, grid = model.validate(model.prepare_batch(b) for b in loader)
+    if grid is not None:
+        save_grid(grid, run / "eval_grid.png", nrow=getattr(model, "val_grid_nrow", 3))
+    return {"step": getattr(model, "step", None), "kind": "targets", "reference": f"{cfg.data.path}:{split}",
+            "n": len(ds), "ema": bool(model.ema), **metrics}
+
+
+def _record(run: Path, results: dict[str, Any]) -> dict[str, Any]:
+    """Append results to RUN/eval.json and metrics.jsonl and refresh the report."""
     out = run / "eval.json"
     history = json.loads(out.read_text()) if out.is_file() else []
     history.append(results)
@@ -93,6 +138,11 @@ def evaluate_run(run: str | Path, n: int = 2000, features: str = "auto", weights
 
 def format_results(r: dict[str, Any]) -> str:
     """A short human-readable summary of evaluate_run's results."""
+    if r.get("kind") == "targets":
+        skip = {"step", "kind", "reference", "n", "ema"}
+        scores = "   ".join(f"{k} {v:.4f}" for k, v in r.items() if k not in skip and isinstance(v, float))
+        return (f"step {r['step']}: {r['n']} held-out pairs ({r['reference']}){' (EMA generator)' if r['ema'] else ''}"
+                f"\n  {scores}")
     lines = [f"step {r['step']}: {r['n_fake']} generated vs {r['n_real']} real ({r['reference']}), "
              f"features: {r['features']}{' (EMA generator)' if r['ema'] else ''}",
              f"  FID {r['fid']:.3f}" + (f"   (floor, real test vs real train: {r['fid_floor']:.3f})"

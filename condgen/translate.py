@@ -29,13 +29,15 @@ def tensor_to_pil(x: torch.Tensor) -> Image.Image:
     return Image.fromarray(arr.permute(1, 2, 0).numpy(), mode="RGB")
 
 
-def _pad_run(model, x: torch.Tensor, multiple: int, **gen_kwargs) -> torch.Tensor:
+def _pad_run(model, x: torch.Tensor, multiple: int, scale: int = 1, **gen_kwargs) -> torch.Tensor:
+    """``model.generate(A=x)`` with x padded (in input pixels) to the multiple; the output, ``scale`` x the
+    input's size, is cropped to scale x (h, w)."""
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
     if ph or pw:
         mode = "reflect" if ph < h and pw < w else "replicate"
         x = F.pad(x, (0, pw, 0, ph), mode=mode)
-    return model.generate(A=x, **gen_kwargs)[..., :h, :w]
+    return model.generate(A=x, **gen_kwargs)[..., :h * scale, :w * scale]
 
 
 def _window(size_h: int, size_w: int) -> torch.Tensor:
@@ -46,12 +48,14 @@ def _window(size_h: int, size_w: int) -> torch.Tensor:
     return one(size_h)[:, None] * one(size_w)[None, :]
 
 
-def _tiled(model, x: torch.Tensor, multiple: int, tile: int, **gen_kwargs) -> torch.Tensor:
+def _tiled(model, x: torch.Tensor, multiple: int, tile: int, scale: int = 1, **gen_kwargs) -> torch.Tensor:
+    """Overlapping ``tile`` x ``tile`` input tiles, each output placed at ``scale`` x its input position and
+    blended with a window of the output tile's size."""
     tile = max(multiple, tile // multiple * multiple)
     overlap = max(multiple, tile // 4 // multiple * multiple) if tile > multiple else 0
     step = max(1, tile - overlap)
     n, _, h, w = x.shape
-    out, weight = None, torch.zeros(1, 1, h, w)
+    out, weight = None, torch.zeros(1, 1, h * scale, w * scale)
     ys = list(range(0, max(h - tile, 0) + 1, step))
     xs = list(range(0, max(w - tile, 0) + 1, step))
     if ys[-1] + tile < h:
@@ -61,18 +65,22 @@ def _tiled(model, x: torch.Tensor, multiple: int, tile: int, **gen_kwargs) -> to
     for y0 in ys:
         for x0 in xs:
             patch = x[..., y0:y0 + tile, x0:x0 + tile]
-            y = _pad_run(model, patch, multiple, **gen_kwargs).cpu()
+            y = _pad_run(model, patch, multiple, scale, **gen_kwargs).cpu()
             if out is None:
-                out = torch.zeros(n, y.shape[1], h, w)
+                out = torch.zeros(n, y.shape[1], h * scale, w * scale)
             win = _window(*y.shape[-2:])
-            out[..., y0:y0 + y.shape[-2], x0:x0 + y.shape[-1]] += y * win
-            weight[..., y0:y0 + y.shape[-2], x0:x0 + y.shape[-1]] += win
+            oy, ox = y0 * scale, x0 * scale
+            out[..., oy:oy + y.shape[-2], ox:ox + y.shape[-1]] += y * win
+            weight[..., oy:oy + y.shape[-2], ox:ox + y.shape[-1]] += win
     return out / weight
 
 
-def translate_tensor(model, image, in_channels: int, multiple: int, min_size: int, tile: int, **gen_kwargs):
+def translate_tensor(model, image, in_channels: int, multiple: int, min_size: int, tile: int, scale: int = 1,
+                     **gen_kwargs):
     """Run an image translator on a PIL image or a tensor of any size; returns the same kind of object.
-    ``gen_kwargs`` go to ``model.generate`` with every padded image or tile (e.g. direction, style codes)."""
+    ``gen_kwargs`` go to ``model.generate`` with every padded image or tile (e.g. direction, style codes).
+    ``scale``: the model's output is this many times its input's size (super-resolution); ``multiple``,
+    ``min_size`` and ``tile`` are in input pixels."""
     as_pil = isinstance(image, Image.Image)
     x = pil_to_tensor(image, in_channels) if as_pil else torch.as_tensor(image)
     squeeze = x.dim() == 3
@@ -94,9 +102,9 @@ def translate_tensor(model, image, in_channels: int, multiple: int, min_size: in
                          f"model with a smaller generator (e.g. netG=unet_128 or a resnet).")
     x = x.float()
     if tile and max(h, w) > tile:
-        y = _tiled(model, x, multiple, tile, **gen_kwargs)
+        y = _tiled(model, x, multiple, tile, scale, **gen_kwargs)
     else:
-        y = _pad_run(model, x, multiple, **gen_kwargs).cpu()
+        y = _pad_run(model, x, multiple, scale, **gen_kwargs).cpu()
     if as_pil:
         return tensor_to_pil(y)
     return y[0] if squeeze else y
@@ -126,7 +134,7 @@ def translate_files(model, inputs: list[Path], out_dir: Path, **kwargs) -> tuple
     if hasattr(model, "input_channels"):
         channels = model.input_channels(kwargs.get("direction") or "AtoB")
     else:
-        channels = getattr(model.cfg, "in_channels", 3)
+        channels = getattr(model.cfg, "in_channels", getattr(model.cfg, "channels", 3))
     for f in files:
         try:
             img = open_image(f, channels)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 
@@ -14,6 +15,7 @@ from condgen import losses
 from condgen.config import build_config
 from condgen.errors import ModelError
 from condgen.models import get_model_class
+from condgen.train.trainer import load_run_config
 
 SMALL = {"netG": "unet_64", "ngf": 4, "ndf": 4}
 
@@ -128,6 +130,11 @@ def test_train_translate_cli(capsys, tmp_path, cache_dir):
     code, out, err = run_cli(capsys, "translate", run, tmp_path / "in.png", "--out", tmp_path / "o")
     assert code == 0, err
     assert Image.open(tmp_path / "o" / "in.png").size == (100, 80)
+    code, out, err = run_cli(capsys, "evaluate", run)  # L1/PSNR/SSIM over the whole held-out split
+    assert code == 0, err
+    result = json.loads((run / "eval.json").read_text())[-1]
+    n_test = len(get_model_class("pix2pix").load_eval_data(load_run_config(run), "test"))
+    assert result["n"] == n_test > 4 and 0 < result["SSIM"] < 1 and result["PSNR"] > 0
     code, _, err = run_cli(capsys, "train", "pix2pix", "--data", "edges2photos", "--out", tmp_path / "r2",
                            "--set", "data.direction=AtoC")
     assert code != 0 and "AtoB, BtoA" in err

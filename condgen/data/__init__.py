@@ -20,17 +20,19 @@ from condgen.data.folder import ClassFolderDataset, ImageFolderDataset
 from condgen.data.images import IMG_EXTENSIONS, BadImageWarning, list_images, load_image, open_image, to_tensor
 from condgen.data.paired import AlignedDataset, FolderPairDataset, load_paired
 from condgen.data.sampler import ResumableSampler, batches_per_epoch
+from condgen.data.sr import SmallImageWarning, SRDataset, bicubic_downscale, load_sr
 from condgen.data.unpaired import UnpairedDataset, load_unpaired
 from condgen.errors import DataError
 
 __all__ = [
     "AlignedDataset", "BUILTIN", "BadImageWarning", "BuiltinInfo", "ClassFolderDataset", "DataError",
     "FolderPairDataset", "IMG_EXTENSIONS", "ImageFolderDataset", "InMemoryDataset", "ResumableSampler",
-    "UnpairedDataset", "batches_per_epoch", "dataset_info", "list_builtin", "list_images", "load_dataset",
-    "load_image", "load_paired", "load_unpaired", "make_builtin", "open_image", "to_tensor",
+    "SRDataset", "SmallImageWarning", "UnpairedDataset", "batches_per_epoch", "bicubic_downscale", "dataset_info",
+    "list_builtin", "list_images", "load_dataset", "load_image", "load_paired", "load_sr", "load_unpaired",
+    "make_builtin", "open_image", "to_tensor",
 ]
 
-KINDS = ("images", "classes", "paired", "unpaired")
+KINDS = ("images", "classes", "paired", "unpaired", "sr")
 
 
 def _split_root(root: Path, split: str, fallback_to_train: bool) -> Path:
@@ -60,12 +62,16 @@ def load_dataset(spec: str, kind: str, split: str = "train", image_size: int = 6
     ``channels_B`` defaulting to ``channels``, and ``paired_options`` (direction, preprocess, load_size, flip,
     train, seed, ...) passed on. Kind "unpaired" does the same with ``load_unpaired`` (options: pairing,
     preprocess, load_size, flip, train, seed, ...).
+    Kind "sr" returns ``load_sr(spec, split, hr_crop=image_size, channels=channels, ...)`` with the options
+    (scale, train, seed, flip, rotate, crops_per_image) passed on.
 
     A built-in name wins over a folder of the same name (write ``./digits`` for the folder). A folder with a
     ``train/`` (or ``split``) subfolder uses it; otherwise the folder itself is the train split.
     """
     if kind not in KINDS:
         raise DataError(f"dataset kind must be one of {', '.join(KINDS)}, got {kind!r}.")
+    if kind == "sr":
+        return load_sr(spec, split, hr_crop=image_size, channels=channels, bad_images=bad_images, **paired_options)
     if kind in ("paired", "unpaired"):
         opts = {"crop_size": image_size, "channels_A": channels, "channels_B": channels, "bad_images": bad_images,
                 **paired_options}

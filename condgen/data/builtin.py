@@ -1,7 +1,8 @@
 """Built-in offline datasets: written once as image folders into a cache, then held in memory as uint8 tensors.
 
 The cache is ``$CONDGEN_CACHE`` if set, else ``~/.cache/condgen``; ``digits`` lands in ``<cache>/digits``.
-Paired and unpaired sets stay on disk and are read by ``load_paired`` / ``load_unpaired``.
+Paired, unpaired and super-resolution sets stay on disk and are read by ``load_paired`` / ``load_unpaired`` /
+``load_sr``.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ _MARKER = ".condgen-builtin.json"  # hidden, so image listing ignores it
 
 @dataclass(frozen=True)
 class BuiltinInfo:
-    """What a built-in dataset is: its kind ("classes", "images", "paired" or "unpaired"), source and size.
+    """What a built-in dataset is: its kind ("classes", "images", "paired", "unpaired" or "sr"), source and size.
 
     ``counts`` is images per split (``train``, ``test``), or per domain folder (``trainA``, ...) when unpaired.
+    ``image_size`` 0 means full-resolution images of varying sizes ("sr").
     """
 
     name: str
@@ -80,6 +82,17 @@ BUILTIN: dict[str, BuiltinInfo] = {
         image_size=128,
         channels=3,
     ),
+    # Super-resolution (HR images at full size; load_sr crops them); counts live in builtin_photos (a test checks).
+    "photos": BuiltinInfo(
+        name="photos",
+        description="8 colour photographs at full resolution (300x451 to 500x741) for super-resolution; "
+                    "train and test are different photos",
+        kind="sr",
+        source="scikit-image and scikit-learn sample photographs; test = chelsea and flower",
+        counts={"train": 6, "test": 2},
+        image_size=0,  # full resolution, sizes vary; load_sr crops
+        channels=3,
+    ),
     # Unpaired (CycleGAN trainA/trainB/testA/testB) sets; counts live in builtin_unpaired (a test checks).
     "photo2tone": BuiltinInfo(
         name="photo2tone",
@@ -119,7 +132,8 @@ def builtin_info(name: str) -> BuiltinInfo:
 
 
 # What each kind of built-in set trains, for messages that turn a user from a set of the wrong kind.
-KIND_USES = {"classes": "cgan", "images": "gan and dcgan", "paired": "pix2pix", "unpaired": "cyclegan, unit and munit"}
+KIND_USES = {"classes": "cgan", "images": "gan and dcgan", "paired": "pix2pix", "unpaired": "cyclegan, unit and munit",
+             "sr": "srresnet and srgan"}
 
 
 def existing_folder(spec: str, contents: str) -> Path:
@@ -146,7 +160,7 @@ def builtin_or_folder(spec: str, kind: str, contents: str) -> BuiltinInfo | Path
         return existing_folder(spec, contents)
     info = BUILTIN[spec]
     if info.kind != kind:
-        article = "an" if kind[0] in "aeiou" else "a"
+        article = "an" if kind[0] in "aeiou" or kind == "sr" else "a"  # an "ess-ar" dataset
         raise DataError(f"built-in dataset {spec!r} is not {kind} (it is {info.kind!r}, for "
                         f"{KIND_USES[info.kind]}); use {article} {kind} dataset for {KIND_USES[kind]}, such as "
                         f"{fits}.")
@@ -185,6 +199,10 @@ def _write_layout(info: BuiltinInfo, dest: Path) -> None:
         from condgen.data import builtin_unpaired
 
         builtin_unpaired.write_unpaired(info.name, dest)
+    elif info.kind == "sr":
+        from condgen.data import builtin_photos
+
+        builtin_photos.write_photos(dest)
     else:  # pragma: no cover - BUILTIN and this function must grow together
         raise AssertionError(info.name)
     marker = {"name": info.name, "version": CACHE_VERSION, "counts": dict(info.counts)}
@@ -295,6 +313,9 @@ def load_builtin(name: str, kind: str = "images", split: str = "train", image_si
     if info.kind == "paired":
         raise DataError(f"built-in dataset {name!r} holds image pairs (A|B files) for image-to-image models such as "
                         "pix2pix; load it with kind 'paired' (condgen.data.load_paired).")
+    if info.kind == "sr":
+        raise DataError(f"built-in dataset {name!r} holds full-resolution photographs for super-resolution models "
+                        "(srresnet, srgan); load it with kind 'sr' (condgen.data.load_sr).")
     if kind == "classes" and info.kind != "classes":
         raise DataError(f"built-in dataset {name!r} has no classes (it is a plain image set); use it with an "
                         "unconditional model (gan, dcgan), or use a class dataset such as 'digits'.")

@@ -12,6 +12,8 @@ from condgen.models.dcgan import DCGAN
 from condgen.models.gan import GAN
 from condgen.models.munit import MUNIT
 from condgen.models.pix2pix import Pix2Pix
+from condgen.models.srgan import SRGAN
+from condgen.models.srresnet import SRResNet
 from condgen.models.unit import UNIT
 
 MODELS: dict[str, type[GenerativeModel]] = {
@@ -20,6 +22,8 @@ MODELS: dict[str, type[GenerativeModel]] = {
     "cgan": CGAN,
     "pix2pix": Pix2Pix,
     "cyclegan": CycleGAN,
+    "srresnet": SRResNet,
+    "srgan": SRGAN,
     "unit": UNIT,
     "munit": MUNIT,
 }

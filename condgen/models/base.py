@@ -57,6 +57,12 @@ class GenerativeModel:
         self.grad_scaler: torch.amp.GradScaler | None = None
         self.use_ema_for_inference = True
 
+    @classmethod
+    def for_inference(cls, cfg: Any) -> GenerativeModel:
+        """The model built to load weights into and run (``condgen.load``): models whose training needs extra
+        frozen networks (SRGAN's VGG) skip them here."""
+        return cls(cfg)
+
     # ----- set-up used by the trainer --------------------------------------------------------------
     @classmethod
     def data_requirements(cls, cfg: Any) -> dict[str, Any]:
@@ -71,6 +77,14 @@ class GenerativeModel:
         req = cls.data_requirements(run_cfg.model)
         return load_dataset(run_cfg.data.path, kind=req["kind"], split=split, image_size=req["image_size"],
                             channels=req["channels"], bad_images=run_cfg.data.bad_images)
+
+    #: batch size of ``condgen evaluate`` over ``load_eval_data`` (1 when its images differ in size)
+    eval_batch_size: ClassVar[int] = 8
+
+    @classmethod
+    def load_eval_data(cls, run_cfg: Any, split: str):
+        """The held-out set ``condgen evaluate`` measures (default: ``load_data`` without augmentation)."""
+        return cls.load_data(run_cfg, split=split, train=False)
 
     #: splits tried, in order, for the validation pass during training (none: no validation)
     val_splits: ClassVar[tuple[str, ...]] = ()

@@ -10,6 +10,7 @@ import copy
 import dataclasses
 import math
 import random
+import shutil
 import signal
 import time
 import warnings
@@ -171,6 +172,18 @@ class TrainResult:
     last_losses: dict[str, float]
 
 
+def _empty_new_run(run_dir: Path, remove_folder: bool) -> None:
+    """Remove what a new run wrote into ``run_dir`` (empty before it started), and the folder if it made it."""
+    if remove_folder:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for child in run_dir.iterdir() if run_dir.is_dir() else ():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
 class Trainer:
     """Trains one model according to a RunConfig, writing everything into a run directory."""
 
@@ -183,8 +196,18 @@ class Trainer:
         self.is_main = self.rank == 0
         self.amp_dtype = select_precision(cfg.train.precision, self.device)
         self.channels_last = select_channels_last(cfg.train.channels_last, self.device, self.amp_dtype)
-        self._prepare_run_dir()
+        created = self._prepare_run_dir()
+        try:
+            self._setup()
+        except BaseException:
+            # a new run that failed before its first step (bad data, missing VGG weights, ...) leaves no half-made
+            # run folder behind: the same command works once the cause is fixed
+            if not self.resume and self.is_main:
+                _empty_new_run(self.run_dir, remove_folder=created)
+            raise
 
+    def _setup(self) -> None:
+        cfg, resume = self.cfg, self.resume
         from condgen.data import dataset_info
 
         model_cls = get_model_class(cfg.model_name)
@@ -258,7 +281,8 @@ class Trainer:
                 continue
         return None
 
-    def _prepare_run_dir(self) -> None:
+    def _prepare_run_dir(self) -> bool:
+        """Check the run folder; create it for a new run. True if this call created it."""
         if self.resume:
             saved = load_run_config(self.run_dir)
             conflicts = config_conflicts(saved, self.cfg)
@@ -269,15 +293,17 @@ class Trainer:
                 detail = "; ".join(f"{k}: run has {a.get(k)!r}, now {b.get(k)!r}" for k in conflicts[:6])
                 raise CheckpointError(f"cannot resume {self.run_dir}: the config differs from the run's ({detail}). "
                                       f"Resume without changing these, or start a new run with another --out.")
-            return
+            return False
         if self.run_dir.exists() and any(self.run_dir.iterdir()):
             if is_run_dir(self.run_dir):
                 raise CheckpointError(f"{self.run_dir} already holds a run. Continue it with "
                                       f"`condgen train --resume {self.run_dir}`, or choose another --out.")
             raise CheckpointError(f"{self.run_dir} exists and is not empty; choose a new --out folder.")
+        created = not self.run_dir.exists()
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         dist_utils.barrier()
+        return created
 
     def _first_batch(self) -> dict[str, Any]:
         n = min(len(self.dataset), self.cfg.train.num_samples)
