@@ -97,7 +97,8 @@ def has_targets(model) -> bool:
 
 def evaluate_with_targets(model, run: Path) -> dict[str, Any]:
     """The model's own held-out metrics (``validate``: L1/PSNR/SSIM for pix2pix; PSNR/SSIM on Y of SR and of the
-    bicubic baseline for SR models) over the whole test split (else val), and its grid saved as RUN/eval_grid.png."""
+    bicubic baseline for SR models) per image and averaged over the whole test split (else val), and a grid of the
+    first images saved as RUN/eval_grid.png."""
     from condgen.train.images import save_grid
 
     cfg = model.run_config
@@ -111,13 +112,25 @@ def evaluate_with_targets(model, run: Path) -> dict[str, Any]:
     if ds is None:
         raise DataError(f"{cfg.data.path} has no test or val split to evaluate {cfg.model_name} against; add "
                         f"held-out pairs (test/ or val/) or use `condgen data make`.")
-    loader = torch.utils.data.DataLoader(ds, batch_size=model.eval_batch_size, shuffle=False, num_workers=0)
+    # one image at a time: per-image scores, images of different sizes, and pix2pix's paper test mode (batch
+    # statistics) on batch 1 as in the paper
+    loader = torch.utils.data.DataLoader(ds, batch_size=1, shuffle=False, num_workers=0)
+    sums: dict[str, float] = {}
+    per_image, grids = [], []
     with model.inference():
-        metrics, grid = model.validate(model.prepare_batch(b) for b in loader)
-    if grid is not None:
-        save_grid(grid, run / "eval_grid.png", nrow=getattr(model, "val_grid_nrow", 3))
+        for batch in loader:
+            metrics, grid = model.validate([model.prepare_batch(batch)])
+            for k, v in metrics.items():
+                sums[k] = sums.get(k, 0.0) + v
+            path = batch.get("path", [None])[0]
+            per_image.append({"path": str(path) if path is not None else None, **metrics})
+            if grid is not None and len(grids) < 4 and (not grids or grid.shape[-2:] == grids[0].shape[-2:]):
+                grids.append(grid)
+    if grids:
+        save_grid(torch.cat(grids), run / "eval_grid.png", nrow=getattr(model, "val_grid_nrow", 3))
+    n = len(per_image)
     return {"step": getattr(model, "step", None), "kind": "targets", "reference": f"{cfg.data.path}:{split}",
-            "n": len(ds), "ema": bool(model.ema), **metrics}
+            "n": n, "ema": bool(model.ema), **{k: v / max(n, 1) for k, v in sums.items()}, "per_image": per_image}
 
 
 def _record(run: Path, results: dict[str, Any]) -> dict[str, Any]:

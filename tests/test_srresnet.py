@@ -222,6 +222,8 @@ def test_train_and_upscale_cli(capsys, tmp_path):
         lr = pil_to_tensor(bicubic_downscale(hr, 4), 3)
         scores.append(psnr_y(bicubic_upscale(lr, 4), pil_to_tensor(hr, 3), 4).item())
     assert result["bicubic_psnr_y"] == pytest.approx(sum(scores) / len(scores), abs=1e-3)
+    per_image = {Path(r["path"]).name: r["bicubic_psnr_y"] for r in result["per_image"]}
+    assert sorted(per_image.values()) == pytest.approx(sorted(scores), abs=1e-3)
     assert (run / "eval_grid.png").is_file()
 
 

@@ -78,9 +78,6 @@ class GenerativeModel:
         return load_dataset(run_cfg.data.path, kind=req["kind"], split=split, image_size=req["image_size"],
                             channels=req["channels"], bad_images=run_cfg.data.bad_images)
 
-    #: batch size of ``condgen evaluate`` over ``load_eval_data`` (1 when its images differ in size)
-    eval_batch_size: ClassVar[int] = 8
-
     @classmethod
     def load_eval_data(cls, run_cfg: Any, split: str):
         """The held-out set ``condgen evaluate`` measures (default: ``load_data`` without augmentation)."""

@@ -73,8 +73,6 @@ class SRResNet(GenerativeModel):
         return load_sr(d.path, split=split, scale=m.scale, hr_crop=d.crop_size, channels=m.channels, train=train,
                        seed=run_cfg.seed, bad_images=d.bad_images)
 
-    eval_batch_size = 1  # whole images of different sizes
-
     @classmethod
     def load_eval_data(cls, run_cfg: Any, split: str):
         """Whole held-out images, cropped to a multiple of ``scale`` ("modcrop", the SR benchmarks' protocol)."""
