@@ -17,15 +17,22 @@ from condgen.train.trainer import load_run_config, select_device
 def load(run: str | Path, checkpoint: str | Path | None = None, device: str = "cpu",
          ema: bool = True) -> GenerativeModel:
     """The model of a run, weights from ``checkpoint`` (default: the run's last), ready for inference.
+    ``run`` may also be a weights file written by ``condgen export --format safetensors``.
 
     ``ema=True`` uses the generator's moving average when the run kept one.
     """
     run = Path(run)
-    cfg = load_run_config(run)
-    path = Path(checkpoint) if checkpoint else CheckpointManager(run).latest()
-    if path is None:
-        raise CheckpointError(f"{run} has no checkpoint yet (checkpoints/ is empty).")
-    state = load_checkpoint(path)
+    if run.is_file() and run.suffix == ".safetensors":  # weights only (`condgen export --format safetensors`)
+        from condgen.export import load_weights
+
+        cfg, nets, step = load_weights(run)
+        state, path, described_by = {"nets": nets, "step": step}, run, run
+    else:
+        cfg = load_run_config(run)
+        path = Path(checkpoint) if checkpoint else CheckpointManager(run).latest()
+        if path is None:
+            raise CheckpointError(f"{run} has no checkpoint yet (checkpoints/ is empty).")
+        state, described_by = load_checkpoint(path), run / "config.yaml"
     cls = get_model_class(cfg.model_name)
     model = cls.for_inference(cfg.model)
     for name, sd in state["nets"].items():
@@ -34,7 +41,7 @@ def load(run: str | Path, checkpoint: str | Path | None = None, device: str = "c
         diff = describe_mismatch(model.nets[name].state_dict(), sd)
         if diff:
             raise CheckpointError(f"{path} does not fit the {cfg.model_name} network {name} described by "
-                                  f"{run / 'config.yaml'} (a checkpoint of another architecture?): {diff}.")
+                                  f"{described_by} (a checkpoint of another architecture?): {diff}.")
         model.nets[name].load_state_dict(sd)
     if ema:
         for name, sd in state.get("ema", {}).items():

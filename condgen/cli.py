@@ -313,6 +313,29 @@ def import_weights(
           f"{out}\nnext: {hint}")
 
 
+# ----- export ---------------------------------------------------------------------------------------
+@app.command()
+def export(
+    run: Path = typer.Argument(..., help="a run directory"),
+    format: str = typer.Option("onnx", "--format", "-f", help="onnx, torchscript, or safetensors (weights only)"),
+    out: Path = typer.Option(..., "--out", "-o", help="file to write"),
+    size: Optional[int] = typer.Option(None, help="example spatial size of image inputs (default: 256; SR: 64)"),
+    direction: str = typer.Option("AtoB", help="two-way models: the direction to export"),
+    no_ema: bool = typer.Option(False, "--no-ema", help="the trained weights instead of their moving average"),
+) -> None:
+    """Export the generator: ONNX or TorchScript (checked against PyTorch), or its weights as safetensors."""
+    from condgen.export import export_run
+
+    r = export_run(run, format, out, size=size, direction=direction, ema=not no_ema)
+    line = f"wrote {r['file']} ({r['bytes'] / 1e6:.1f} MB, {r['model']}, {r['format']})"
+    if "max_abs_diff" in r:
+        dims = ", ".join(f"{n} {tuple(s)}" for n, s in r["inputs"].items())
+        line += (f"\n  inputs: {dims}; batch{' and H, W' if any(2 in d for d in r['dynamic'].values()) else ''} "
+                 f"dynamic\n  max difference to PyTorch on check inputs: {r['max_abs_diff']:.2e}"
+                 + (f"\n  {r['note']}" if r["note"] else ""))
+    _echo(line)
+
+
 # ----- evaluate -------------------------------------------------------------------------------------
 @app.command()
 def evaluate(

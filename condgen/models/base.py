@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from condgen.errors import ModelError
+
 
 def adam(params, lr: float, betas: tuple[float, float], weight_decay: float = 0.0) -> torch.optim.Adam:
     """Adam with PyTorch's fused kernel where it has one (CPU, CUDA, MPS): on these 2 CPU cores the fused step
@@ -179,6 +181,12 @@ class GenerativeModel:
     def sample_grid(self, fixed: dict[str, Any]) -> torch.Tensor:
         """Images for the periodic sample grid, from ``fixed_inputs``."""
         return self.generate(**fixed)
+
+    def export_spec(self, size: int | None = None, direction: str = "AtoB"):
+        """What ``condgen export`` writes for this model: a ``condgen.export.ExportSpec`` (the inference module,
+        example inputs, names, dynamic dimensions). ``size``: the example spatial size for image inputs."""
+        raise ModelError(f"exporting {type(self).__name__} to ONNX/TorchScript is not supported yet; "
+                         f"`--format safetensors` exports its weights.")
 
     @contextlib.contextmanager
     def inference(self):

@@ -65,6 +65,22 @@ class DCGAN(GenerativeModel):
         return {"G": DCGANGenerator(cfg.nz, cfg.ngf, cfg.channels, cfg.image_size),
                 "D": DCGANDiscriminator(cfg.ndf, cfg.channels, cfg.image_size)}
 
+    def export_spec(self, size: int | None = None, direction: str = "AtoB"):
+        """G(z) (and class labels for cgan), batch dynamic; the prior is sampled outside the file."""
+        from condgen.export import Exportable, ExportSpec
+
+        G = self.net("G")
+        gen = torch.Generator().manual_seed(0)
+        z, z2 = self.sample_z(1, gen).cpu(), self.sample_z(3, gen).cpu()
+        k = getattr(self.cfg, "num_classes", 0)
+        if not k:
+            return ExportSpec(Exportable(lambda z: G(z, None), {"G": G}), (z,), ["z"], {"z": {0: "batch"}}, (z2,),
+                              note=f"z: N x {self.cfg.nz}, {self.cfg.z_dist} prior")
+        labels, labels2 = torch.zeros(1, dtype=torch.long), torch.arange(3) % k
+        return ExportSpec(Exportable(lambda z, y: G(z, y), {"G": G}), (z, labels), ["z", "labels"],
+                          {"z": {0: "batch"}, "labels": {0: "batch"}}, (z2, labels2),
+                          note=f"z: N x {self.cfg.nz}, {self.cfg.z_dist} prior; labels: N int64 in 0..{k - 1}")
+
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Latent codes from the configured prior, on the model's device."""
         return sample_noise(n, self.cfg.nz, self.cfg.z_dist, generator, self.device)

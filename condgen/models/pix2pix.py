@@ -136,6 +136,16 @@ class Pix2Pix(GenerativeModel):
             raise ConfigError("pix2pix translates an input image: pass A (N x C x H x W in [-1, 1]).")
         return self._run_g(A.to(self.device)).float()
 
+    def export_spec(self, size: int | None = None, direction: str = "AtoB"):
+        """G in eval mode (no dropout, running BN statistics: the documented --eval behaviour, since an exported
+        file should be deterministic); H and W dynamic multiples of ``multiple()`` (default size 256)."""
+        from condgen.export import image_spec
+
+        G = self.net("G").eval()
+        spec = image_spec(G, {"G": G}, self.cfg.in_channels, size or 256, self.multiple())
+        spec.note = f"eval mode (no dropout, running BN statistics); H, W multiples of {self.multiple()}"
+        return spec
+
     @torch.no_grad()
     def translate(self, image, eval_mode: bool | None = None):
         """Translate one image of any size: a PIL image (returns PIL) or a C x H x W / N x C x H x W tensor in

@@ -123,6 +123,15 @@ class SRResNet(GenerativeModel):
         return translate_tensor(self, image, in_channels=self.cfg.channels, multiple=1, min_size=1,
                                 tile=self.cfg.tile_size, scale=self.cfg.scale)
 
+    def export_spec(self, size: int | None = None, direction: str = "AtoB"):
+        """G in eval mode on an LR image (default 64 x 64); H and W dynamic; output ``scale`` times larger."""
+        from condgen.export import image_spec
+
+        G = self.net("G").eval()
+        spec = image_spec(G, {"G": G}, self.cfg.channels, size or 64, 1)
+        spec.note = f"LR in [-1, 1] -> x{self.cfg.scale} output"
+        return spec
+
     #: ``condgen translate`` and ``translate_files`` call ``translate``: for SR models it is ``upscale``
     translate = upscale
 

@@ -113,6 +113,23 @@ class UnpairedTranslator(GenerativeModel):
         return translate_tensor(self, image, in_channels=self.input_channels(direction), multiple=self.multiple(),
                                 min_size=self.min_size(), tile=self.cfg.tile_size, direction=direction, **options)
 
+    def export_spec(self, size: int | None = None, direction: str = "AtoB"):
+        """One direction's translation; H and W dynamic multiples of ``multiple()`` (default size 256). Models
+        with style codes take them as a second input ``style`` (N x style_dim, from N(0, I) or a style encoder)."""
+        from condgen.export import image_spec
+
+        direction = check_direction(direction)
+        nets = {k: self.net(k).eval() for k in self.nets if not k.startswith("D")}
+        channels, size = self.input_channels(direction), size or 256
+        if self.supports_styles:
+            style = torch.randn(1, self.cfg.style_dim, generator=torch.Generator().manual_seed(0))
+            spec = image_spec(lambda x, s: self.translate_batch(x, direction, style=s), nets, channels, size,
+                              self.multiple(), extra=(("style", style),))
+        else:
+            spec = image_spec(lambda x: self.translate_batch(x, direction), nets, channels, size, self.multiple())
+        spec.note = f"{direction}; H, W multiples of {self.multiple()}"
+        return spec
+
     def fixed_inputs(self, n: int, seed: int, batch: dict[str, Any] | None = None) -> dict[str, Any]:
         """The first few training images of each domain (at most 8)."""
         if batch is None:

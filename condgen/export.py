@@ -1,0 +1,207 @@
+"""Export a run's generator for deployment: ONNX or TorchScript (checked against PyTorch on fresh inputs), or
+weights only as safetensors (no optimizer state, nothing executable; ``condgen.load`` reads it back).
+
+Each model says what to export through ``export_spec`` (condgen/models/base.py): the inference module (EMA
+weights when the run kept them, eval mode, fp32, CPU), example inputs, their names and which of their
+dimensions may vary. ONNX goes through PyTorch's TorchScript-based exporter (opset 17) with dynamic batch and,
+for fully convolutional generators, dynamic height and width; after writing, onnxruntime (CPU) runs the file on
+inputs of another batch size (and another spatial size where dynamic) and the largest absolute difference to
+PyTorch must stay within ``tolerance`` (1e-4 on [-1, 1] images by default).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from condgen.errors import CheckpointError, ConfigError, MissingDependencyError, ModelError
+
+FORMATS = ("onnx", "torchscript", "safetensors")
+SAFETENSORS_MARK = "condgen-weights-1"
+
+
+class Exportable(nn.Module):
+    """``fn(*inputs)`` as a module that owns ``nets`` (so tracing sees them as parameters, not constants)."""
+
+    def __init__(self, fn: Callable[..., torch.Tensor], nets: dict[str, nn.Module]):
+        super().__init__()
+        self.nets = nn.ModuleDict(nets)
+        self.fn = fn
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """The generator's output for the exported inputs."""
+        return self.fn(*inputs)
+
+
+@dataclass
+class ExportSpec:
+    """What to export: the module, example inputs (batch 1), their names, and the dimensions that may vary
+    (``{input name: {dim: label}}``; batch is always dynamic). ``check_inputs`` are other inputs used to compare
+    the exported file with PyTorch (by default: batch 2, and spatial size + ``step`` when H/W are dynamic)."""
+
+    module: nn.Module
+    inputs: tuple[torch.Tensor, ...]
+    input_names: list[str]
+    dynamic: dict[str, dict[int, str]] = field(default_factory=dict)
+    check_inputs: tuple[torch.Tensor, ...] | None = None
+    note: str = ""
+
+
+def image_spec(fn: Callable[..., torch.Tensor], nets: dict[str, nn.Module], channels: int, size: int,
+               multiple: int, name: str = "image_in", extra: tuple[tuple[str, torch.Tensor], ...] = (),
+               spatial: bool = True) -> ExportSpec:
+    """An ExportSpec for an image-to-image generator: input 1 x ``channels`` x ``size`` x ``size`` in [-1, 1];
+    H and W dynamic (multiples of ``multiple``) when ``spatial``. ``extra`` inputs (e.g. a style code) follow."""
+    if size % multiple:
+        raise ConfigError(f"--size {size} must be a multiple of {multiple} for this generator.")
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(1, channels, size, size, generator=gen) * 2 - 1
+    check_size = size + multiple if spatial else size
+    x2 = torch.rand(2, channels, check_size, check_size, generator=gen) * 2 - 1
+    dyn = {name: {0: "batch", **({2: "height", 3: "width"} if spatial else {})}}
+    names, inputs, checks = [name], [x], [x2]
+    for extra_name, t in extra:
+        names.append(extra_name)
+        inputs.append(t)
+        checks.append(torch.cat([t, torch.randn(t.shape, generator=gen).to(t.dtype)]))
+        dyn[extra_name] = {0: "batch"}
+    return ExportSpec(Exportable(fn, nets), tuple(inputs), names, dyn, tuple(checks))
+
+
+# ----- export --------------------------------------------------------------------------------------
+def export_run(run: str | Path, fmt: str, out: str | Path, size: int | None = None, direction: str = "AtoB",
+               tolerance: float = 1e-4, ema: bool = True) -> dict[str, Any]:
+    """Export the generator of ``run`` to ``out`` in ``fmt`` (onnx, torchscript or safetensors) and check it.
+
+    Returns a report: the file, its size, and for onnx/torchscript the largest absolute difference to PyTorch.
+    """
+    import condgen
+
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}.")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model = condgen.load(run, ema=ema)
+    name = model.run_config.model_name
+    if fmt == "safetensors":
+        save_weights(model, out)
+        return {"file": str(out), "format": fmt, "bytes": out.stat().st_size, "model": name}
+    spec = model.export_spec(size=size, direction=direction)
+    spec.module.eval()
+    spec.module.requires_grad_(False)
+    with torch.no_grad():
+        expected = spec.module(*spec.check_inputs).float()
+        if fmt == "onnx":
+            _to_onnx(spec, out, name)
+            got = _run_onnx(out, spec)
+        else:
+            _to_torchscript(spec, out, name)
+            got = torch.jit.load(str(out))(*spec.check_inputs).float()
+    if got.shape != expected.shape:
+        raise ModelError(f"the exported {name} gives outputs of shape {tuple(got.shape)}, PyTorch "
+                         f"{tuple(expected.shape)}; the export is not usable.")
+    diff = (got - expected).abs().max().item()
+    if not diff <= tolerance:
+        raise ModelError(f"the exported {name} differs from PyTorch by up to {diff:.2e} (> {tolerance:g}) on check "
+                         f"inputs; the file {out} was written but should not be trusted.")
+    return {"file": str(out), "format": fmt, "bytes": out.stat().st_size, "model": name, "max_abs_diff": diff,
+            "inputs": {n: list(t.shape) for n, t in zip(spec.input_names, spec.inputs)},
+            "dynamic": spec.dynamic, "note": spec.note}
+
+
+def _to_onnx(spec: ExportSpec, out: Path, name: str) -> None:
+    try:
+        import onnx  # noqa: F401  (the exporter needs it)
+    except ImportError:
+        raise MissingDependencyError("ONNX export needs the onnx and onnxruntime packages: "
+                                     "pip install 'condgen[export]'.") from None
+    dynamic = {**spec.dynamic, "image": {0: "batch", 2: "height", 3: "width"}}
+    buf = io.BytesIO()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(spec.module, spec.inputs, buf, dynamo=False, opset_version=17,
+                              input_names=spec.input_names, output_names=["image"], dynamic_axes=dynamic)
+    except Exception as e:  # the exporter raises many types; name the op it could not handle
+        raise ModelError(f"{name} could not be exported to ONNX: {str(e).splitlines()[0][:300]}") from None
+    _write_atomic(out, buf.getvalue())
+
+
+def _run_onnx(path: Path, spec: ExportSpec) -> torch.Tensor:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise MissingDependencyError("checking an ONNX export needs onnxruntime: pip install 'condgen[export]'.") \
+            from None
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {n: t.numpy() for n, t in zip(spec.input_names, spec.check_inputs)}
+    return torch.from_numpy(sess.run(None, feeds)[0])
+
+
+def _to_torchscript(spec: ExportSpec, out: Path, name: str) -> None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(spec.module, spec.inputs, check_trace=False)
+    except Exception as e:
+        raise ModelError(f"{name} could not be traced to TorchScript: {str(e).splitlines()[0][:300]}") from None
+    buf = io.BytesIO()
+    torch.jit.save(traced, buf)
+    _write_atomic(out, buf.getvalue())
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+# ----- weights only (safetensors) ----------------------------------------------------------------------
+def save_weights(model, path: str | Path) -> None:
+    """The generator networks of ``model`` (``ema_nets``; their EMA copies when used) and its config, as one
+    safetensors file."""
+    from safetensors.torch import save
+
+    tensors = {}
+    for name in model.ema_nets:  # the generators: what inference uses (no discriminators, no optimizer state)
+        for key, t in model.net(name).state_dict().items():
+            tensors[f"{name}.{key}"] = t.detach().cpu().contiguous()
+    cfg = model.run_config
+    meta = {"format": SAFETENSORS_MARK, "config": json.dumps(cfg.to_dict()), "step": str(getattr(model, "step", 0))}
+    _write_atomic(Path(path), save(tensors, metadata=meta))
+
+
+def load_weights(path: str | Path):
+    """(run config, {net name: state dict}, step) from a file written by ``save_weights``."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    from condgen.config import config_from_dict
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        with open(path, "rb") as f:
+            header_len = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(header_len)) if 0 < header_len < 100_000_000 else {}
+        tensors = load(data)
+    except (OSError, SafetensorError, ValueError) as e:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({e}).") from None
+    meta = header.get("__metadata__", {}) if isinstance(header, dict) else {}
+    if meta.get("format") != SAFETENSORS_MARK:
+        raise CheckpointError(f"{path} is a safetensors file but not condgen weights (written by `condgen export "
+                              f"--format safetensors`): it has no condgen config inside.")
+    cfg = config_from_dict(json.loads(meta["config"]))
+    nets: dict[str, dict[str, torch.Tensor]] = {}
+    for key, t in tensors.items():
+        net, _, rest = key.partition(".")
+        nets.setdefault(net, {})[rest] = t
+    return cfg, nets, int(meta.get("step", 0))
