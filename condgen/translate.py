@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 from torch.nn import functional as F
@@ -77,11 +78,13 @@ def _tiled(model, x: torch.Tensor, multiple: int, tile: int, scale: int = 1, **g
 
 def translate_tensor(model, image, in_channels: int, multiple: int, min_size: int, tile: int, scale: int = 1,
                      **gen_kwargs):
-    """Run an image translator on a PIL image or a tensor of any size; returns the same kind of object.
+    """Run an image translator on an image of any size — a PIL image, a path, a uint8 numpy array or a tensor
+    (see ``as_image_input``); returns the same kind of object (a PIL image for a path).
     ``gen_kwargs`` go to ``model.generate`` with every padded image or tile (e.g. direction, style codes).
     ``scale``: the model's output is this many times its input's size (super-resolution); ``multiple``,
     ``min_size`` and ``tile`` are in input pixels."""
-    as_pil = isinstance(image, Image.Image)
+    image, kind = as_image_input(image, in_channels)
+    as_pil = kind != "tensor"
     x = pil_to_tensor(image, in_channels) if as_pil else torch.as_tensor(image)
     squeeze = x.dim() == 3
     if squeeze:
@@ -105,9 +108,30 @@ def translate_tensor(model, image, in_channels: int, multiple: int, min_size: in
         y = _tiled(model, x, multiple, tile, scale, **gen_kwargs)
     else:
         y = _pad_run(model, x, multiple, scale, **gen_kwargs).cpu()
+    if kind == "array":
+        return np.asarray(tensor_to_pil(y))
     if as_pil:
         return tensor_to_pil(y)
     return y[0] if squeeze else y
+
+
+def as_image_input(image, channels: int):
+    """(image, kind) for the inference verbs: a path (str or Path) is opened as a PIL image (kind "pil"); a uint8
+    numpy array H x W (x C) becomes a PIL image (kind "array": the result is returned as a uint8 array); a PIL
+    image stays one; anything else is taken as a tensor (kind "tensor": C x H x W or N x C x H x W in [-1, 1])."""
+    from condgen.data.images import open_image
+
+    if isinstance(image, (str, Path)):
+        return open_image(Path(image), channels), "pil"
+    if isinstance(image, Image.Image):
+        return image, "pil"
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8:
+        if image.ndim == 3 and image.shape[2] == 1:
+            image = image[..., 0]
+        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+            raise DataError(f"a uint8 image array must be H x W, H x W x 3 or H x W x 4, got shape {image.shape}.")
+        return Image.fromarray(image), "array"
+    return image, "tensor"
 
 
 def translate_files(model, inputs: list[Path], out_dir: Path, **kwargs) -> tuple[list[Path], list[tuple[Path, str]]]:

@@ -115,3 +115,26 @@ def test_unsupported_model_says_so():
 
     with pytest.raises(ModelError, match="not supported yet.*safetensors"):
         NoExport(build_config("dcgan", {}).model).export_spec()
+
+
+def test_inference_verbs_take_paths_arrays_pil_and_tensors(runs, tmp_path):
+    """condgen.load(...).translate / .upscale accept a path, a uint8 array, a PIL image or a tensor and agree."""
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, (20, 28, 3), dtype=np.uint8)
+    Image.fromarray(arr).save(tmp_path / "in.png")
+    for name, verb, scale in (("cyclegan", "translate", 1), ("srresnet", "upscale", 4)):
+        model = condgen.load(runs[name])
+        fn = getattr(model, verb)
+        from_path = fn(tmp_path / "in.png")
+        from_str = fn(str(tmp_path / "in.png"))
+        from_array = fn(arr)
+        from_pil = fn(Image.fromarray(arr))
+        from_tensor = fn(torch.from_numpy(arr).permute(2, 0, 1).float() / 127.5 - 1)
+        assert isinstance(from_path, Image.Image) and from_path.size == (28 * scale, 20 * scale)
+        assert isinstance(from_array, np.ndarray) and from_array.shape == (20 * scale, 28 * scale, 3)
+        assert np.array_equal(np.asarray(from_path), from_array)
+        assert np.array_equal(np.asarray(from_str), from_array) and np.array_equal(np.asarray(from_pil), from_array)
+        as_uint8 = ((from_tensor.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+        assert np.abs(as_uint8.astype(int) - from_array).max() <= 1
+    with pytest.raises(Exception, match="does not exist|not found|No such"):
+        condgen.load(runs["cyclegan"]).translate(tmp_path / "missing.png")
