@@ -52,6 +52,13 @@ class DataConfig:
     load_size: int = option(286, min=1, help="resize to this before the random crop (pix2pix: 286)")
     crop_size: int = option(256, min=1, help="random crop size = training image size (pix2pix: 256)")
     flip: bool = option(True, help="random horizontal flip, the same for both images of a pair")
+    # semantic label maps (spade, oasis, sean); the number of classes is model.label_nc
+    dontcare_id: int = option(255, min=-1, max=255,
+                              help="label value meaning 'don't care' (unlabelled) in the label files, given to "
+                                   "models as 255; -1: none; another value v also moves the ids above v down by one "
+                                   "(files with don't-care first, e.g. 0)")
+    instances: str = option("auto", choices=("auto", "true", "false"),
+                            help="instance maps (an instances/ folder beside labels/): auto = use them when present")
     pairing: str = option("random", choices=("random", "serial"),
                           help="unpaired data (cyclegan, unit, munit): each A image meets a random B image, "
                                "drawn anew each epoch (random), or the B image at the same position (serial)")

@@ -20,19 +20,21 @@ from condgen.data.folder import ClassFolderDataset, ImageFolderDataset
 from condgen.data.images import IMG_EXTENSIONS, BadImageWarning, list_images, load_image, open_image, to_tensor
 from condgen.data.paired import AlignedDataset, FolderPairDataset, load_paired
 from condgen.data.sampler import ResumableSampler, batches_per_epoch
+from condgen.data.semantic import IGNORE_ID, MissingDontcareWarning, SemanticDataset, load_semantic
 from condgen.data.sr import SmallImageWarning, SRDataset, bicubic_downscale, load_sr
 from condgen.data.unpaired import UnpairedDataset, load_unpaired
 from condgen.errors import DataError
 
 __all__ = [
     "AlignedDataset", "BUILTIN", "BadImageWarning", "BuiltinInfo", "ClassFolderDataset", "DataError",
-    "FolderPairDataset", "IMG_EXTENSIONS", "ImageFolderDataset", "InMemoryDataset", "ResumableSampler",
-    "SRDataset", "SmallImageWarning", "UnpairedDataset", "batches_per_epoch", "bicubic_downscale", "dataset_info",
-    "list_builtin", "list_images", "load_dataset", "load_image", "load_paired", "load_sr", "load_unpaired",
-    "make_builtin", "open_image", "to_tensor",
+    "FolderPairDataset", "IGNORE_ID", "IMG_EXTENSIONS", "ImageFolderDataset", "InMemoryDataset",
+    "MissingDontcareWarning", "ResumableSampler", "SRDataset", "SemanticDataset", "SmallImageWarning",
+    "UnpairedDataset", "batches_per_epoch", "bicubic_downscale", "dataset_info", "list_builtin", "list_images",
+    "load_dataset", "load_image", "load_paired", "load_semantic", "load_sr", "load_unpaired", "make_builtin",
+    "open_image", "to_tensor",
 ]
 
-KINDS = ("images", "classes", "paired", "unpaired", "sr")
+KINDS = ("images", "classes", "paired", "unpaired", "sr", "semantic")
 
 
 def _split_root(root: Path, split: str, fallback_to_train: bool) -> Path:
@@ -64,6 +66,8 @@ def load_dataset(spec: str, kind: str, split: str = "train", image_size: int = 6
     preprocess, load_size, flip, train, seed, ...).
     Kind "sr" returns ``load_sr(spec, split, hr_crop=image_size, channels=channels, ...)`` with the options
     (scale, train, seed, flip, rotate, crops_per_image) passed on.
+    Kind "semantic" returns ``load_semantic(spec, split, crop_size=image_size, channels=channels, ...)`` with the
+    options (label_nc, class_names, dontcare_id, instances, preprocess, load_size, flip, train, seed) passed on.
 
     A built-in name wins over a folder of the same name (write ``./digits`` for the folder). A folder with a
     ``train/`` (or ``split``) subfolder uses it; otherwise the folder itself is the train split.
@@ -72,6 +76,9 @@ def load_dataset(spec: str, kind: str, split: str = "train", image_size: int = 6
         raise DataError(f"dataset kind must be one of {', '.join(KINDS)}, got {kind!r}.")
     if kind == "sr":
         return load_sr(spec, split, hr_crop=image_size, channels=channels, bad_images=bad_images, **paired_options)
+    if kind == "semantic":
+        return load_semantic(spec, split, crop_size=image_size, channels=channels, bad_images=bad_images,
+                             **paired_options)
     if kind in ("paired", "unpaired"):
         opts = {"crop_size": image_size, "channels_A": channels, "channels_B": channels, "bad_images": bad_images,
                 **paired_options}
@@ -95,18 +102,26 @@ def load_dataset(spec: str, kind: str, split: str = "train", image_size: int = 6
 
 
 def dataset_info(ds: Dataset) -> dict:
-    """``{num_classes, classes, channels, image_size, size}`` of a condgen dataset (or a Subset of one)."""
+    """``{num_classes, classes, channels, image_size, size}`` of a condgen dataset (or a Subset of one).
+
+    Semantic datasets add ``label_nc``, ``class_names`` (list or None), ``has_dontcare`` and ``has_instances``.
+    """
     base = ds
     while hasattr(base, "dataset") and not hasattr(base, "image_size"):
         base = base.dataset  # torch Subset and similar wrappers
     try:
-        return {
+        info = {
             "num_classes": int(base.num_classes),
             "classes": list(base.classes),
             "channels": int(base.channels),
             "image_size": int(base.image_size),
             "size": len(ds),
         }
+        if hasattr(base, "label_nc"):
+            info.update(label_nc=int(base.label_nc), has_dontcare=bool(base.has_dontcare),
+                        has_instances=bool(base.has_instances),
+                        class_names=None if base.class_names is None else list(base.class_names))
+        return info
     except (AttributeError, TypeError):
         raise DataError(f"{type(ds).__name__} is not a condgen dataset (it lacks num_classes/classes/channels/"
                         "image_size); build it with condgen.data.load_dataset.") from None

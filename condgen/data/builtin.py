@@ -1,8 +1,8 @@
 """Built-in offline datasets: written once as image folders into a cache, then held in memory as uint8 tensors.
 
 The cache is ``$CONDGEN_CACHE`` if set, else ``~/.cache/condgen``; ``digits`` lands in ``<cache>/digits``.
-Paired, unpaired and super-resolution sets stay on disk and are read by ``load_paired`` / ``load_unpaired`` /
-``load_sr``.
+Paired, unpaired, super-resolution and semantic sets stay on disk and are read by ``load_paired`` /
+``load_unpaired`` / ``load_sr`` / ``load_semantic``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ _MARKER = ".condgen-builtin.json"  # hidden, so image listing ignores it
 
 @dataclass(frozen=True)
 class BuiltinInfo:
-    """What a built-in dataset is: its kind ("classes", "images", "paired", "unpaired" or "sr"), source and size.
+    """What a built-in dataset is: its kind ("classes", "images", "paired", "unpaired", "sr" or "semantic"), source
+    and size.
 
     ``counts`` is images per split (``train``, ``test``), or per domain folder (``trainA``, ...) when unpaired.
     ``image_size`` 0 means full-resolution images of varying sizes ("sr").
@@ -104,6 +105,26 @@ BUILTIN: dict[str, BuiltinInfo] = {
         image_size=128,
         channels=3,
     ),
+    # Semantic (label map -> photo) sets; classes, counts and sizes live in builtin_scenes (a test checks).
+    "scenes": BuiltinInfo(
+        name="scenes",
+        description="128x128 procedural landscapes: label maps of 8 classes (sky, cloud, mountain, water, grass, "
+                    "rock, tree, building), instance maps, photos painted from real textures",
+        kind="semantic",
+        source="procedural layouts; textures from scikit-image data.grass, gravel, moon and brick",
+        counts={"train": 800, "test": 100},
+        image_size=128,
+        channels=3,
+    ),
+    "scenes64": BuiltinInfo(
+        name="scenes64",
+        description="the scenes set rendered natively at 64x64 (same layouts; labels never resized)",
+        kind="semantic",
+        source="procedural layouts; textures from scikit-image data.grass, gravel, moon and brick",
+        counts={"train": 800, "test": 100},
+        image_size=64,
+        channels=3,
+    ),
     "grass2gravel": BuiltinInfo(
         name="grass2gravel",
         description="grey 64x64 texture crops, grass (A) and gravel (B); train and test from disjoint regions",
@@ -126,14 +147,14 @@ def builtin_info(name: str) -> BuiltinInfo:
     try:
         return BUILTIN[name]
     except KeyError:
-        names = sorted(BUILTIN, key=lambda n: (BUILTIN[n].kind in ("paired", "unpaired"), n))  # image pairs last
+        names = sorted(BUILTIN, key=lambda n: (BUILTIN[n].kind in ("paired", "unpaired", "semantic"), n))  # pairs last
         raise DataError(f"unknown built-in dataset {name!r}; valid names: {', '.join(names)} "
                         "(or pass a folder path).") from None
 
 
 # What each kind of built-in set trains, for messages that turn a user from a set of the wrong kind.
 KIND_USES = {"classes": "cgan", "images": "gan and dcgan", "paired": "pix2pix", "unpaired": "cyclegan, unit and munit",
-             "sr": "srresnet and srgan"}
+             "sr": "srresnet and srgan", "semantic": "spade, oasis and sean"}
 
 
 def existing_folder(spec: str, contents: str) -> Path:
@@ -203,6 +224,10 @@ def _write_layout(info: BuiltinInfo, dest: Path) -> None:
         from condgen.data import builtin_photos
 
         builtin_photos.write_photos(dest)
+    elif info.kind == "semantic":
+        from condgen.data import builtin_scenes
+
+        builtin_scenes.write_scenes(info.name, dest)
     else:  # pragma: no cover - BUILTIN and this function must grow together
         raise AssertionError(info.name)
     marker = {"name": info.name, "version": CACHE_VERSION, "counts": dict(info.counts)}
@@ -257,7 +282,8 @@ def ensure_builtin(name: str) -> Path:
 
 def make_builtin(name: str, out_dir: str | Path) -> Path:
     """Write a built-in dataset as image folders (``out_dir/train``, ``out_dir/test``; unpaired sets
-    ``out_dir/trainA``, ``trainB``, ``testA``, ``testB``) and return ``out_dir``."""
+    ``out_dir/trainA``, ``trainB``, ``testA``, ``testB``; semantic sets ``out_dir/{train,test}/{images,labels,
+    instances}`` + ``classes.txt``) and return ``out_dir``."""
     info = builtin_info(name)
     out = Path(out_dir).expanduser()
     if out.exists():
@@ -316,6 +342,9 @@ def load_builtin(name: str, kind: str = "images", split: str = "train", image_si
     if info.kind == "sr":
         raise DataError(f"built-in dataset {name!r} holds full-resolution photographs for super-resolution models "
                         "(srresnet, srgan); load it with kind 'sr' (condgen.data.load_sr).")
+    if info.kind == "semantic":
+        raise DataError(f"built-in dataset {name!r} holds label maps and photos for semantic image synthesis (spade, "
+                        "oasis, sean); load it with kind 'semantic' (condgen.data.load_semantic).")
     if kind == "classes" and info.kind != "classes":
         raise DataError(f"built-in dataset {name!r} has no classes (it is a plain image set); use it with an "
                         "unconditional model (gan, dcgan), or use a class dataset such as 'digits'.")

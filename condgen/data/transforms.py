@@ -100,8 +100,12 @@ class PairTransform:
         return w, h
 
     def __call__(self, images: list[Image.Image], epoch: int = 0, index: int = 0, name: str = "",
-                 stream: int = 0) -> list[Image.Image]:
-        """``images`` (all the same size) resized, cropped and flipped with the one draw for (epoch, index)."""
+                 stream: int = 0, resample: list[Image.Resampling] | None = None) -> list[Image.Image]:
+        """``images`` (all the same size) resized, cropped and flipped with the one draw for (epoch, index).
+
+        ``resample`` gives each image's resizing filter (default bicubic for all); label and instance maps need
+        ``Image.Resampling.NEAREST`` so resizing never invents ids.
+        """
         size = images[0].size
         if any(im.size != size for im in images):
             raise DataError(f"{name or 'pair'}: the images of a pair differ in size "
@@ -121,9 +125,9 @@ class PairTransform:
             box = (x, y, x + c, y + c)
         mirror = self.train and self.flip and p.flip
         out = []
-        for im in images:
+        for k, im in enumerate(images):
             if (rw, rh) != im.size:
-                im = im.resize((rw, rh), _RESAMPLE)
+                im = im.resize((rw, rh), _RESAMPLE if resample is None else resample[k])
             if box is not None and box != (0, 0, rw, rh):
                 im = im.crop(box)
             if mirror:

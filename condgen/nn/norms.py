@@ -66,3 +66,87 @@ class LayerNorm2d(nn.GroupNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The normalised map, float32."""
         return F.group_norm(x.float(), 1, self.weight, self.bias, self.eps)
+
+
+# ----- spatially-adaptive normalisation (SPADE; the base of OASIS's and SEAN's) ------------------------------
+PARAM_FREE_NORMS = ("syncbatch", "batch", "instance")
+
+
+class SyncBatchNorm2d(nn.SyncBatchNorm):
+    """Batch norm whose statistics are synchronised across processes when that can happen (training under
+    ``torch.distributed`` with more than one process, on CUDA), and plain BatchNorm2d otherwise: one device, CPU
+    (SyncBatchNorm has no CPU kernel) or eval. Same parameters, buffers and state-dict keys as BatchNorm2d, so a
+    checkpoint moves freely between one and many GPUs (the SPADE users' missing-sync-BN problem, issue #13)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Synchronised batch norm under multi-process CUDA training, else BatchNorm2d's forward."""
+        dist = torch.distributed
+        if (self.training and x.device.type == "cuda" and dist.is_available() and dist.is_initialized()
+                and dist.get_world_size(self.process_group) > 1):
+            return super().forward(x)
+        return nn.modules.batchnorm._BatchNorm.forward(self, x)
+
+
+def param_free_norm(kind: str, channels: int) -> nn.Module:
+    """A normalisation without a learned affine: "syncbatch" (SPADE's default; BatchNorm2d on one device),
+    "batch" (running statistics for eval) or "instance" (per sample and channel)."""
+    if kind == "syncbatch":
+        return SyncBatchNorm2d(channels, affine=False)
+    if kind == "batch":
+        return nn.BatchNorm2d(channels, affine=False)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    raise ConfigError(f"unknown parameter-free norm {kind!r}: choose one of {', '.join(PARAM_FREE_NORMS)}.")
+
+
+class SpatiallyAdaptiveNorm(nn.Module):
+    """SPADE (Park et al., CVPR 2019, sec. 3, eq. 1): a parameter-free norm of ``x`` followed by a per-pixel
+    affine transform predicted from a conditioning map: ``norm(x) * (1 + gamma(m)) + beta(m)``.
+
+    ``m`` is any N x ``cond_channels`` x h x w tensor, resized (nearest) to x's size: SPADE's one-hot label map,
+    OASIS's label map concatenated with its 3-D noise, or SEAN's. It goes through a shared conv (``hidden`` = 128
+    channels, "hard-coded" in the authors' code) + ReLU, then one conv each for gamma and beta (kernel
+    ``kernel_size``, 3 in the paper). The ``1 +`` makes a zero gamma the identity scale.
+
+    For models that compose their own modulation (SEAN blends region styles with these gamma/beta), the steps are
+    public: ``normalize(x)``, ``resize(m, size)``, ``modulation(m) -> (gamma, beta)``.
+    The norm runs in float32, also under autocast.
+    """
+
+    def __init__(self, channels: int, cond_channels: int, param_free: str = "syncbatch", hidden: int = 128,
+                 kernel_size: int = 3):
+        super().__init__()
+        self.channels, self.cond_channels = channels, cond_channels
+        self.norm = param_free_norm(param_free, channels)
+        pad = kernel_size // 2
+        self.shared = nn.Sequential(nn.Conv2d(cond_channels, hidden, kernel_size, padding=pad), nn.ReLU())
+        self.gamma = nn.Conv2d(hidden, channels, kernel_size, padding=pad)
+        self.beta = nn.Conv2d(hidden, channels, kernel_size, padding=pad)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """The parameter-free norm of ``x``, in float32."""
+        return self.norm(x.float())
+
+    @staticmethod
+    def resize(cond: torch.Tensor, size) -> torch.Tensor:
+        """``cond`` resized to ``size`` (H, W) with nearest neighbours (labels stay labels)."""
+        if tuple(cond.shape[-2:]) == tuple(size):
+            return cond
+        return F.interpolate(cond, size=tuple(size), mode="nearest")
+
+    def modulation(self, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(gamma, beta), each N x channels x H x W, from a conditioning map already at x's size."""
+        h = self.shared(cond)
+        return self.gamma(h), self.beta(h)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """norm(x) * (1 + gamma) + beta, with gamma, beta predicted from ``cond`` at x's resolution."""
+        if cond.shape[1] != self.cond_channels:
+            raise ConfigError(f"this SPADE layer was built for a {self.cond_channels}-channel conditioning map, got "
+                              f"{cond.shape[1]} channels (is label_nc / dontcare_as_class / use_instances the one "
+                              "the model was trained with?).")
+        gamma, beta = self.modulation(self.resize(cond, x.shape[-2:]))
+        return self.normalize(x) * (1 + gamma.float()) + beta.float()
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}, cond_channels={self.cond_channels}"
