@@ -1,4 +1,4 @@
-"""The ``condgen`` command line: train, sample, evaluate, data, models, quickstart."""
+"""The ``condgen`` command line: train, sample, translate, upscale, stylize, evaluate, data, models, quickstart."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _echo(msg: str) -> None:
 
 # ----- train ----------------------------------------------------------------------------------------
 def resolve_config(model: str | None, data: str | None, config: Path | None, preset: str | None,
-                   overrides: list[str] | None, **train_flags):
+                   overrides: list[str] | None, model_flags: dict | None = None, **train_flags):
     """Layer model defaults < preset < config file < flags < --set, and return the RunConfig."""
     from condgen.config import build_config, load_yaml, parse_overrides, preset_path
 
@@ -45,6 +45,8 @@ def resolve_config(model: str | None, data: str | None, config: Path | None, pre
     for key, value in train_flags.items():
         if value is not None:
             flags.setdefault("train", {})[key] = value
+    if model_flags:
+        flags["model"] = dict(model_flags)
     layers.append(flags)
     layers.append(parse_overrides(overrides))
     return build_config(model, *layers)
@@ -66,6 +68,9 @@ def train(
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="start from the networks of this run (by "
                                              "name; e.g. srgan from a trained srresnet run): train.init_from"),
     no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
+    style: Optional[str] = typer.Option(None, "--style", help="style: the style image, a file or builtin:NAME "
+                                        "(builtin:hubble, brick, grass, gravel, ihc, retina, colorwheel): "
+                                        "model.style_image"),
 ) -> None:
     """Train MODEL on DATA; writes checkpoints, samples, metrics.jsonl, TensorBoard events and report.html."""
     from condgen.train import train as run_training
@@ -73,6 +78,9 @@ def train(
 
     flags = dict(steps=steps, device=device, precision=precision, progress=False if no_progress else None,
                  init_from=str(init_from) if init_from is not None else None)
+    model_flags = {"style_image": _style_spec(style)} if style is not None else None
+    if style is not None and model not in (None, "style"):
+        raise ConfigError(f"--style is the style image of `condgen train style`; model {model} has none.")
     if resume is not None:
         saved = load_run_config(resume).to_dict()
         from condgen.config import build_config, parse_overrides
@@ -80,13 +88,15 @@ def train(
         layer_flags: dict = {"train": {k: v for k, v in flags.items() if v is not None}}
         if data:
             layer_flags["data"] = {"path": data}
+        if model_flags:
+            layer_flags["model"] = model_flags
         cfg = build_config(model, saved, load_yaml_opt(config), layer_flags, parse_overrides(overrides))
         result = run_training(cfg, resume, resume=True)
     else:
         if model is None and config is None:
             raise ConfigError("give a model to train (see `condgen models`), a --config with model.name, "
                               "or --resume RUN.")
-        cfg = resolve_config(model, data, config, preset, overrides, **flags)
+        cfg = resolve_config(model, data, config, preset, overrides, model_flags=model_flags, **flags)
         model = cfg.model_name
         if not cfg.data.path:
             raise ConfigError("no training data: pass --data FOLDER or a built-in name (see `condgen data list`).")
@@ -96,6 +106,16 @@ def train(
     state = "stopped early" if result.stopped_early else "finished"
     _echo(f"{state} at step {result.step}: run in {result.run_dir}\n"
           f"  samples: {result.run_dir / 'samples'}\n  report:  {result.run_dir / 'report.html'}")
+
+
+def _style_spec(style: str) -> str:
+    """A --style value as saved in the config: builtin:NAME as it is, a file as an absolute path (so a resumed run
+    finds it from any folder)."""
+    from condgen.models.style import BUILTIN_PREFIX
+
+    if style.startswith(BUILTIN_PREFIX) or not style.strip():
+        return style
+    return str(Path(style).expanduser().absolute())
 
 
 def load_yaml_opt(path: Path | None) -> dict:
@@ -282,6 +302,105 @@ def upscale(
         raise DataError(f"{len(failed)} input(s) could not be read and were skipped ({lines}).")
 
 
+@app.command()
+def stylize(
+    paths: Optional[list[Path]] = typer.Argument(None, metavar="RUN INPUT...",
+                                                 help="a style run, then image files and/or folders (not with "
+                                                      "--optimize)"),
+    out: Path = typer.Option(..., "--out", "-o", help="output folder (PNG files named after the inputs); with "
+                                                      "--optimize the output image file"),
+    tile: Optional[int] = typer.Option(None, help="tile size for large images (default: the model's tile_size)"),
+    optimize: bool = typer.Option(False, "--optimize", help="no network: optimise the image itself with L-BFGS "
+                                                            "(Gatys et al. 2016) on the same losses"),
+    content: Optional[Path] = typer.Option(None, "--content", help="--optimize: the content image"),
+    style: Optional[str] = typer.Option(None, "--style", help="--optimize: the style image, a file or builtin:NAME"),
+    steps: int = typer.Option(500, min=1, help="--optimize: L-BFGS iterations"),
+    vgg_weights: str = typer.Option("imagenet", "--vgg-weights", help="--optimize: VGG-16 weights: imagenet "
+                                                                      "(torch cache), a file, or random"),
+    size: int = typer.Option(512, min=0, help="--optimize: shrink the content image so its longer side is at most "
+                                              "this (0: as it is)"),
+    style_size: Optional[int] = typer.Option(None, "--style-size", min=0,
+                                             help="--optimize: the style image's shorter side (default: the content "
+                                                  "image's)"),
+    content_weight: float = typer.Option(1e5, "--content-weight", min=0.0),
+    style_weight: float = typer.Option(1e10, "--style-weight", min=0.0),
+    tv_weight: float = typer.Option(1e-6, "--tv-weight", min=0.0),
+    content_layer: str = typer.Option("relu2_2", "--content-layer", help="--optimize: VGG-16 tap of the content loss"),
+    init: str = typer.Option("noise", help="--optimize: start from noise (Gatys et al.) or the content image"),
+    seed: int = typer.Option(0, help="--optimize: seed of the noise start"),
+    device: str = typer.Option("cpu", help="cpu, cuda, mps or auto"),
+) -> None:
+    """Stylise images of any size with a trained (or imported) style network; or, with --optimize, run the Gatys
+    et al. optimisation on one content image."""
+    paths = list(paths or [])
+    if optimize:
+        _stylize_optimize(paths, out, content, style, steps, vgg_weights, size, style_size, content_weight,
+                          style_weight, tv_weight, content_layer, init, seed, device)
+        return
+    if content is not None or style is not None:
+        raise ConfigError("--content and --style are for --optimize; a style network has its style in its weights: "
+                          "condgen stylize RUN IMAGES... --out DIR.")
+    if len(paths) < 2:
+        raise ConfigError("give a style run and at least one input: condgen stylize RUN IMAGES... --out DIR (or "
+                          "--optimize --content C --style S --out FILE).")
+    import condgen
+    from condgen.translate import translate_files
+
+    run, inputs = paths[0], paths[1:]
+    model = condgen.load(run, device=device)
+    if not hasattr(model, "stylize"):
+        raise ConfigError(f"`condgen stylize` needs a style run (condgen train style); {run} is a "
+                          f"{model.run_config.model_name} run.")
+    if tile is not None:
+        model.cfg.tile_size = tile
+    written, failed = translate_files(model, inputs, out)
+    _echo(f"wrote {len(written)} stylised image(s) to {out}")
+    if failed:
+        lines = "; ".join(f"{p.name}: {msg}" for p, msg in failed[:5])
+        raise DataError(f"{len(failed)} input(s) could not be read and were skipped ({lines}).")
+
+
+def _stylize_optimize(paths, out, content, style, steps, vgg_weights, size, style_size, content_weight,
+                      style_weight, tv_weight, content_layer, init, seed, device) -> None:
+    """`condgen stylize --optimize`: Gatys et al. 2016 on one content image, written to ``out``."""
+    from PIL import Image
+
+    from condgen.data.images import open_image, to_tensor
+    from condgen.errors import WeightsNotFoundError
+    from condgen.models.style import load_style_image
+    from condgen.stylize import optimize_image
+    from condgen.train.trainer import select_device
+    from condgen.translate import tensor_to_pil
+
+    if paths:
+        raise ConfigError("--optimize takes no run or inputs: condgen stylize --optimize --content C --style S "
+                          "--out FILE.")
+    if content is None or style is None:
+        raise ConfigError("--optimize needs --content IMAGE and --style IMAGE (a file or builtin:NAME).")
+    if not content.is_file():
+        raise DataError(f"content image {content} does not exist (or is not a file).")
+    img = open_image(content, 3)
+    if size and max(img.size) > size:
+        f = size / max(img.size)
+        img = img.resize((max(1, round(img.width * f)), max(1, round(img.height * f))), Image.Resampling.BICUBIC)
+    x = to_tensor(img)[None]
+    s = load_style_image(style, min(img.size) if style_size is None else style_size)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"):
+        raise ConfigError(f"--out {out}: with --optimize give an image file name, e.g. {out}.png.")
+    try:
+        result = optimize_image(x, s, steps=steps, vgg_weights=vgg_weights, content_layer=content_layer,
+                                content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
+                                init=init, seed=seed, device=select_device(device))
+    except WeightsNotFoundError as e:
+        raise WeightsNotFoundError(f"{e} Here: --vgg-weights PATH, or --vgg-weights random.") from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tensor_to_pil(result.image).save(out)
+    a, b = result.initial, result.final
+    _echo(f"wrote {out} ({img.width}x{img.height}, {steps} L-BFGS steps in {result.seconds:.1f} s, VGG-16 weights: "
+          f"{vgg_weights})\n  style loss {a['style']:.4g} -> {b['style']:.4g}, content loss {a['content']:.4g} -> "
+          f"{b['content']:.4g}, total {a['total']:.4g} -> {b['total']:.4g}")
+
+
 @app.command("import-weights")
 def import_weights(
     generator: Path = typer.Argument(..., help="reference generator file: latest_net_G.pth (pix2pix, or one "
@@ -294,10 +413,28 @@ def import_weights(
     discriminator_b: Optional[Path] = typer.Option(None, "--netD-B", help="latest_net_D_B.pth (cyclegan, optional)"),
     arch: Optional[str] = typer.Option(None, help="unet_256, unet_128, resnet_9blocks, resnet_6blocks (default: "
                                                   "detected from the file)"),
+    fmt: str = typer.Option("junyanz", "--format", help="junyanz: pytorch-CycleGAN-and-pix2pix files (pix2pix, "
+                                                        "cyclegan); fast-neural-style: a pytorch/examples "
+                                                        "fast_neural_style TransformerNet (.pth/.model; a style run)"),
 ) -> None:
-    """Load checkpoints of junyanz/pytorch-CycleGAN-and-pix2pix into a condgen run (then `translate`)."""
+    """Load checkpoints of junyanz/pytorch-CycleGAN-and-pix2pix (then `translate`) or of pytorch/examples
+    fast_neural_style (--format fast-neural-style; then `stylize`) into a condgen run."""
     from condgen.importers.to_run import import_cyclegan, import_pix2pix
 
+    formats = ("junyanz", "fast-neural-style")
+    if fmt not in formats:
+        raise ConfigError(f"unknown --format {fmt!r}: choose one of {', '.join(formats)}.")
+    if fmt == "fast-neural-style":
+        from condgen.importers.fast_neural_style import import_fast_neural_style
+
+        given = (("--netD", discriminator), ("--netG-B", generator_b), ("--netD-B", discriminator_b), ("--arch", arch))
+        extra = [flag for flag, v in given if v is not None]
+        if extra:
+            raise ConfigError(f"{', '.join(extra)} belong to junyanz imports; a fast_neural_style file is one network.")
+        cfg = import_fast_neural_style(generator, out)
+        _echo(f"imported a fast_neural_style TransformerNet ({cfg.model.n_blocks} residual blocks, ngf "
+              f"{cfg.model.ngf}) into {out} as a style run\nnext: condgen stylize {out} IMAGES... --out OUT_DIR")
+        return
     if generator_b is not None:
         cfg = import_cyclegan(generator, generator_b, out, d_a_path=discriminator, d_b_path=discriminator_b,
                               arch=arch)

@@ -34,7 +34,8 @@ def _write_run(model_name: str, model: dict, nets: dict[str, dict], out: Path, s
     from condgen.models import get_model_class
 
     cfg = build_config(model_name, {"model": model})
-    probe = get_model_class(model_name)(cfg.model)  # same architecture: check every key and shape fits
+    # same architecture: check every key and shape fits (the inference model: no VGG or style image needed)
+    probe = get_model_class(model_name).for_inference(cfg.model)
     for name, sd in nets.items():
         try:
             probe.nets[name].load_state_dict(sd)

@@ -15,6 +15,7 @@ from condgen.models.pix2pix import Pix2Pix
 from condgen.models.spade import SPADE
 from condgen.models.srgan import SRGAN
 from condgen.models.srresnet import SRResNet
+from condgen.models.style import StyleTransfer
 from condgen.models.unit import UNIT
 
 MODELS: dict[str, type[GenerativeModel]] = {
@@ -28,6 +29,7 @@ MODELS: dict[str, type[GenerativeModel]] = {
     "unit": UNIT,
     "munit": MUNIT,
     "spade": SPADE,
+    "style": StyleTransfer,
 }
 
 
