@@ -209,8 +209,8 @@ def sample(
 # ----- translate ------------------------------------------------------------------------------------
 @app.command()
 def translate(
-    run: Path = typer.Argument(..., help="a run directory of an image-to-image model (pix2pix, cyclegan, unit, munit; "
-                                           "srresnet/srgan upscale)"),
+    run: Path = typer.Argument(..., help="a run directory of an image-to-image model (pix2pix, cyclegan, unit, munit, "
+                                           "spade, oasis, sean, style; srresnet/srgan upscale)"),
     inputs: list[Path] = typer.Argument(..., help="image files and/or folders of images"),
     out: Path = typer.Option(..., "--out", "-o", help="output folder (PNG files named after the inputs)"),
     direction: Optional[str] = typer.Option(None, help="AtoB (default) or BtoA, for two-way models (cyclegan, "
@@ -218,15 +218,22 @@ def translate(
     num_styles: Optional[int] = typer.Option(None, "--num-styles", min=1,
                                              help="munit: K random styles per input, written STEM_style0..K-1.png"),
     style_image: Optional[Path] = typer.Option(None, "--style-image",
-                                               help="munit: take the style from this image of the target domain"),
+                                               help="munit, spade (VAE), sean: take the style from this image"),
     eval_mode: Optional[bool] = typer.Option(None, "--eval/--paper-test-mode",
                                              help="pix2pix: --eval = no dropout, running BN statistics; default: the "
                                                   "run's setting (paper: dropout + batch statistics)"),
     tile: Optional[int] = typer.Option(None, help="tile size for large images (default: the model's tile_size)"),
-    seed: int = typer.Option(0, help="seed for test-time noise (pix2pix dropout, munit random styles)"),
+    seed: int = typer.Option(0, help="seed for test-time noise (pix2pix dropout, munit random styles, spade/oasis "
+                                     "noise)"),
+    resample: Optional[list[int]] = typer.Option(None, "--resample",
+                                                 help="oasis: draw new noise for this class id (repeatable)"),
+    region_style: Optional[list[str]] = typer.Option(None, "--region-style",
+                                                     help="sean: CLASS=FILE, that class's style from FILE "
+                                                          "(repeatable)"),
     device: str = typer.Option("cpu", help="cpu, cuda, mps or auto"),
 ) -> None:
-    """Translate images of any size with a trained (or imported) image-to-image model."""
+    """Translate images of any size with a trained (or imported) image-to-image model; semantic models (spade,
+    oasis, sean) take label maps (PNG of class ids)."""
     import torch
 
     import condgen
@@ -237,35 +244,57 @@ def translate(
     if not hasattr(model, "translate"):
         raise ConfigError(f"`condgen translate` needs an image-to-image model; {name} generates from noise "
                           f"(use `condgen sample`).")
-    two_way = hasattr(model, "input_channels")
-    styles = getattr(model, "supports_styles", False)
+    import inspect
+
+    takes = inspect.signature(model.translate).parameters
+    given = {"--direction": ("direction", direction), "--num-styles": ("num_styles", num_styles),
+             "--style-image": ("style_image", style_image), "--eval/--paper-test-mode": ("eval_mode", eval_mode),
+             "--resample": ("resample_classes", resample or None),
+             "--region-style": ("region_styles", region_style or None)}
+    why = {"--direction": f"{name} translates one way only (its direction was fixed at training: data.direction="
+                          f"{model.run_config.data.direction}); --direction is for cyclegan, unit and munit.",
+           "--num-styles": f"--num-styles needs a model with style codes (munit); {name} has none.",
+           "--style-image": f"--style-image needs a model with style codes (munit, spade with use_vae, sean); {name} "
+                            f"has none.",
+           "--eval/--paper-test-mode": f"--eval/--paper-test-mode is a pix2pix switch; {name} always translates in "
+                                       f"eval mode.",
+           "--resample": f"--resample (local noise resampling) is an oasis option; {name} has no 3D noise.",
+           "--region-style": f"--region-style (a style per class) is a sean option; {name} has no region styles."}
+    for flag, (param, value) in given.items():
+        if value is not None and param not in takes:
+            raise ConfigError(why[flag])
+    if num_styles is not None and style_image is not None:
+        raise ConfigError("give either --num-styles (random styles) or --style-image (one example's style), not both.")
     kwargs: dict = {}
     if direction is not None:
-        if not two_way:
-            raise ConfigError(f"{name} translates one way only (its direction was fixed at training: data.direction="
-                              f"{model.run_config.data.direction}); --direction is for cyclegan, unit and munit.")
         from condgen.models.unpaired import check_direction
 
         kwargs["direction"] = check_direction(direction)
-    if (num_styles is not None or style_image is not None) and not styles:
-        flag = "--style-image" if style_image is not None else "--num-styles"
-        raise ConfigError(f"{flag} needs a model with style codes (munit); {name} has none.")
-    if num_styles is not None and style_image is not None:
-        raise ConfigError("give either --num-styles (random styles) or --style-image (one example's style), not both.")
-    if styles:
+    if "seed" in takes:
         kwargs["seed"] = seed
-        if num_styles is not None:
-            kwargs["num_styles"] = num_styles
-        if style_image is not None:
-            from condgen.data.images import open_image
-
-            target = "A" if kwargs.get("direction") == "BtoA" else "B"
-            kwargs["style_image"] = open_image(style_image, model.input_channels(
-                "BtoA" if target == "B" else "AtoB"))
+    if num_styles is not None:
+        kwargs["num_styles"] = num_styles
     if eval_mode is not None:
-        if two_way:
-            raise ConfigError(f"--eval/--paper-test-mode is a pix2pix switch; {name} always translates in eval mode.")
         kwargs["eval_mode"] = eval_mode
+    if resample:
+        kwargs["resample_classes"] = tuple(resample)
+    from condgen.data.images import open_image
+
+    def style_channels() -> int:
+        if hasattr(model, "input_channels"):  # the target domain's channels
+            return model.input_channels("AtoB" if kwargs.get("direction") == "BtoA" else "BtoA")
+        return 3
+
+    if style_image is not None:
+        kwargs["style_image"] = open_image(style_image, style_channels())
+    if region_style:
+        styles = {}
+        for item in region_style:
+            cls, sep, file = item.partition("=")
+            if not sep or not cls.strip().isdigit():
+                raise ConfigError(f"--region-style takes CLASS=FILE with a class id, e.g. 3=sky.png; got {item!r}.")
+            styles[int(cls)] = open_image(Path(file), 3)
+        kwargs["region_styles"] = styles
     if tile is not None:
         model.cfg.tile_size = tile
     torch.manual_seed(seed)

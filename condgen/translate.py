@@ -159,9 +159,10 @@ def translate_files(model, inputs: list[Path], out_dir: Path, **kwargs) -> tuple
         channels = model.input_channels(kwargs.get("direction") or "AtoB")
     else:
         channels = getattr(model.cfg, "in_channels", getattr(model.cfg, "channels", 3))
+    opener = getattr(model, "open_input", None)  # e.g. label maps: read their ids, not their colours
     for f in files:
         try:
-            img = open_image(f, channels)
+            img = opener(f) if opener is not None else open_image(f, channels)
         except DataError as e:
             failed.append((f, str(e)))
             continue

@@ -184,7 +184,7 @@ def test_train_translate_cli(capsys, tmp_path):
     assert code != 0 and "Did you mean AtoB" in err
     code, _, err = run_cli(capsys, "translate", run, tmp_path / "in.png", "--out", tmp_path / "x",
                            "--style-image", tmp_path / "in.png")
-    assert code != 0 and "--style-image needs a model with style codes (munit); cyclegan has none" in err
+    assert code != 0 and "--style-image needs a model with style codes" in err and "cyclegan has none" in err
 
 
 def test_direction_flag_on_a_one_way_model(capsys, tmp_path):

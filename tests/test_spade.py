@@ -3,12 +3,14 @@ synthesis from label maps of any size. Data batches are mocked (the semantic loa
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
+import condgen
 from condgen.errors import ConfigError, DataError, ModelError, WeightsNotFoundError
 from condgen.models.spade import SPADE, SPADEConfig, label_ids
 from condgen.nn.labels import (
@@ -395,3 +397,36 @@ def test_label_ids_inputs():
     with pytest.raises(DataError, match="non-integer"):
         label_ids(torch.full((4, 4), 0.5))
 
+
+
+def test_translate_cli_reads_label_ids_and_checks_flags(capsys, tmp_path, cache_dir, one_thread):
+    """`condgen translate` on a spade run: a palette label PNG is read as ids (not as colours), the output has its
+    size; flags of other models are refused by name."""
+    from cli_helpers import run_cli
+
+    run = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "spade", "--data", "scenes64", "--out", run, "--steps", "1",
+                           "--no-progress", "--set", "model.ngf=2", "--set", "model.ndf=2",
+                           "--set", "model.spade_hidden=4", "--set", "model.lambda_vgg=0",
+                           "--set", "data.batch_size=1", "--set", "data.load_size=64", "--set", "data.crop_size=64",
+                           "--set", "train.tensorboard=false", "--set", "train.precision=fp32")
+    assert code == 0, err
+    ids = np.zeros((40, 70), dtype=np.uint8)
+    ids[20:, :] = 4
+    ids[5:15, 30:50] = 7
+    lab = Image.fromarray(ids, mode="P")
+    lab.putpalette([0, 0, 0] * 8 + [200, 10, 10] * 248)  # colours unrelated to the ids
+    lab.save(tmp_path / "map.png")
+    code, out, err = run_cli(capsys, "translate", run, tmp_path / "map.png", "--out", tmp_path / "o", "--seed", "3")
+    assert code == 0, err
+    img = Image.open(tmp_path / "o" / "map.png")
+    assert img.size == (70, 40) and img.mode == "RGB"
+    model = condgen.load(run)
+    assert np.array_equal(np.asarray(model.open_input(tmp_path / "map.png")), ids)
+    assert np.array_equal(np.asarray(img), np.asarray(model.translate(Image.fromarray(ids, mode="L"))))
+    code, _, err = run_cli(capsys, "translate", run, tmp_path / "map.png", "--out", tmp_path / "o",
+                           "--direction", "BtoA")
+    assert code != 0 and "one way only" in err
+    code, _, err = run_cli(capsys, "translate", run, tmp_path / "map.png", "--out", tmp_path / "o",
+                           "--region-style", "4=x.png")
+    assert code != 0 and "sean option" in err

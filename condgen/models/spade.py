@@ -28,7 +28,7 @@ from condgen import losses
 from condgen.config import option
 from condgen.errors import ConfigError, DataError, WeightsNotFoundError
 from condgen.models.base import GenerativeModel, adam
-from condgen.nn.labels import colorize, semantic_channels, semantic_input
+from condgen.nn.labels import IGNORE_ID, colorize, semantic_channels, semantic_input
 from condgen.nn.norms import PARAM_FREE_NORMS
 from condgen.nn.spade import (
     UPSAMPLINGS,
@@ -333,6 +333,18 @@ class SPADE(GenerativeModel):
             return G(sem, z).float()
         finally:
             G.train(was)
+
+    def open_input(self, path) -> Image.Image:
+        """A label-map file as the data loader reads it (palette indices and grey levels are ids; the run's
+        ``data.dontcare_id`` convention applied), as a mode-L image of ids."""
+        from condgen.data.semantic import id_map, read_label
+
+        ids = read_label(path)
+        run = getattr(self, "run_config", None)
+        dontcare = run.data.dontcare_id if run is not None else IGNORE_ID
+        if dontcare not in (-1, IGNORE_ID):
+            ids = id_map(dontcare)[ids]
+        return Image.fromarray(ids.astype(np.uint8), mode="L")
 
     @torch.no_grad()
     def translate(self, labels, seed: int = 0, style_image=None, instance=None, z: torch.Tensor | None = None):
