@@ -522,6 +522,23 @@ def evaluate(
     _echo(format_results(results))
 
 
+# ----- serve ----------------------------------------------------------------------------------------
+@app.command()
+def serve(
+    runs: list[Path] = typer.Argument(..., help="run directories (or exported .safetensors weights) to serve"),
+    host: str = typer.Option("127.0.0.1", help="address to bind; anything but localhost exposes the demo"),
+    port: int = typer.Option(7860, help="port"),
+    device: str = typer.Option("cpu", help="cpu, cuda, mps or auto"),
+    max_upload_mb: float = typer.Option(20.0, "--max-upload-mb", min=0.001, help="largest upload in MB"),
+    max_pixels: int = typer.Option(16_000_000, "--max-pixels", min=1, help="largest uploaded image in pixels"),
+) -> None:
+    """Web demo (Gradio; pip install 'condgen[demo]'): one tab per run to sample, translate, upscale, stylise or
+    synthesise from a label map in the browser."""
+    from condgen.serve import serve as run_server
+
+    run_server(runs, host=host, port=port, device=device, max_pixels=max_pixels, max_upload_mb=max_upload_mb)
+
+
 # ----- data / models / quickstart -----------------------------------------------------------------
 @data_app.command("list")
 def data_list() -> None:

@@ -93,6 +93,18 @@ def check_image(path: str | Path) -> str | None:
     return None
 
 
+def check_image_size(path: str | Path, max_pixels: int) -> tuple[int, int]:
+    """(width, height) of an image file from its header (no pixel decode, decompression-bomb guard included);
+    UnreadableImageError when it has more than ``max_pixels`` pixels."""
+    path = Path(path)
+    with _open_checked(path) as img:
+        w, h = img.size
+    if w * h > max_pixels:
+        raise UnreadableImageError(path, f"it is {w}x{h} = {w * h:,} pixels, more than the limit of {max_pixels:,}; "
+                                         "shrink it first")
+    return w, h
+
+
 def _wide_to_8bit(img: Image.Image) -> Image.Image:
     """16/32-bit integer or float grey to 8-bit L, scaled by the data's bit range instead of clipped at 255."""
     arr = np.asarray(img)
