@@ -293,7 +293,9 @@ def translate(
             cls, sep, file = item.partition("=")
             if not sep or not cls.strip().isdigit():
                 raise ConfigError(f"--region-style takes CLASS=FILE with a class id, e.g. 3=sky.png; got {item!r}.")
-            styles[int(cls)] = open_image(Path(file), 3)
+            if not Path(file).is_file():
+                raise DataError(f"--region-style {item}: {file} does not exist.")
+            styles[int(cls)] = Path(file)  # the model opens it, so its errors can name the file
         kwargs["region_styles"] = styles
     if tile is not None:
         model.cfg.tile_size = tile

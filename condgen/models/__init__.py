@@ -12,6 +12,7 @@ from condgen.models.dcgan import DCGAN
 from condgen.models.gan import GAN
 from condgen.models.munit import MUNIT
 from condgen.models.pix2pix import Pix2Pix
+from condgen.models.sean import SEAN
 from condgen.models.spade import SPADE
 from condgen.models.srgan import SRGAN
 from condgen.models.srresnet import SRResNet
@@ -29,6 +30,7 @@ MODELS: dict[str, type[GenerativeModel]] = {
     "unit": UNIT,
     "munit": MUNIT,
     "spade": SPADE,
+    "sean": SEAN,
     "style": StyleTransfer,
 }
 
