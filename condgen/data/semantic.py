@@ -128,6 +128,15 @@ def read_label(path: str | Path) -> np.ndarray:
     return arr
 
 
+def open_label_map(path: str | Path, dontcare_id: int = IGNORE_ID) -> Image.Image:
+    """A label-map file as the loader reads it (palette indices and grey levels are ids; ``dontcare_id`` mapped to
+    IGNORE_ID as ``data.dontcare_id`` does), as a mode-L image of ids for a semantic model's ``translate``."""
+    ids = read_label(path)
+    if dontcare_id not in (-1, IGNORE_ID):
+        ids = id_map(dontcare_id)[ids].astype(np.uint8)
+    return Image.fromarray(ids, mode="L")
+
+
 def read_instance(path: str | Path) -> np.ndarray:
     """An instance map as int32 H x W ids (integer modes as stored; an RGB map packs r, g, b into one id)."""
     path = Path(path)

@@ -11,6 +11,7 @@ from condgen.models.cyclegan import CycleGAN
 from condgen.models.dcgan import DCGAN
 from condgen.models.gan import GAN
 from condgen.models.munit import MUNIT
+from condgen.models.oasis import OASIS
 from condgen.models.pix2pix import Pix2Pix
 from condgen.models.sean import SEAN
 from condgen.models.spade import SPADE
@@ -30,6 +31,7 @@ MODELS: dict[str, type[GenerativeModel]] = {
     "unit": UNIT,
     "munit": MUNIT,
     "spade": SPADE,
+    "oasis": OASIS,
     "sean": SEAN,
     "style": StyleTransfer,
 }

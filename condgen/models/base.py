@@ -46,6 +46,9 @@ class GenerativeModel:
     data_kind: ClassVar[str] = "images"
     #: names of networks the trainer may keep an exponential moving average of
     ema_nets: ClassVar[tuple[str, ...]] = ("G",)
+    #: whether the EMA copies take the live networks' normalisation statistics each step (False: the model
+    #: re-estimates them for its EMA networks, as OASIS does before sampling)
+    ema_copies_norm_stats: ClassVar[bool] = True
     #: training defaults of the paper (dotted sections "data"/"train"), under YAML presets and --set
     train_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
 

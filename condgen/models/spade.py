@@ -335,16 +335,11 @@ class SPADE(GenerativeModel):
             G.train(was)
 
     def open_input(self, path) -> Image.Image:
-        """A label-map file as the data loader reads it (palette indices and grey levels are ids; the run's
-        ``data.dontcare_id`` convention applied), as a mode-L image of ids."""
-        from condgen.data.semantic import id_map, read_label
+        """A label-map file read as ids, with the run's ``data.dontcare_id`` convention (``condgen translate``)."""
+        from condgen.data.semantic import open_label_map
 
-        ids = read_label(path)
         run = getattr(self, "run_config", None)
-        dontcare = run.data.dontcare_id if run is not None else IGNORE_ID
-        if dontcare not in (-1, IGNORE_ID):
-            ids = id_map(dontcare)[ids]
-        return Image.fromarray(ids.astype(np.uint8), mode="L")
+        return open_label_map(path, run.data.dontcare_id if run is not None else IGNORE_ID)
 
     @torch.no_grad()
     def translate(self, labels, seed: int = 0, style_image=None, instance=None, z: torch.Tensor | None = None):

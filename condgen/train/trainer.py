@@ -172,6 +172,9 @@ class TrainResult:
     last_losses: dict[str, float]
 
 
+NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
+
+
 def _empty_new_run(run_dir: Path, remove_folder: bool) -> None:
     """Remove what a new run wrote into ``run_dir`` (empty before it started), and the folder if it made it."""
     if remove_folder:
@@ -461,7 +464,10 @@ class Trainer:
             src = unwrap(self.model.nets[name])
             for pe, p in zip(ema.parameters(), src.parameters()):
                 pe.lerp_(p.detach(), 1.0 - decay)
-            for be, b in zip(ema.buffers(), src.buffers()):
+            keep_stats = not self.model.ema_copies_norm_stats  # e.g. OASIS re-estimates its EMA's BN statistics
+            for (key, be), b in zip(ema.named_buffers(), src.buffers()):
+                if keep_stats and key.rsplit(".", 1)[-1] in NORM_STATS:
+                    continue
                 be.copy_(b)
 
     def _save_samples(self) -> None:
