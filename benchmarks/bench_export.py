@@ -3,8 +3,7 @@
 For each generator of the papers' size (random weights: latency does not depend on them) the script writes the
 ONNX file with condgen's exporter (condgen.export, the same path as `condgen export`), checks it against PyTorch
 (max |difference|), then times one image through both, alternating the two runtimes for --repeats rounds of
---iters calls after a warm-up; medians in ms. Both use all cores (torch.get_num_threads(), onnxruntime's default
-intra-op pool).
+--iters calls after a warm-up; medians in ms. Both use the same number of threads (--threads, default torch's).
 
     python benchmarks/bench_export.py [--repeats 5 --iters 5]
     python benchmarks/bench_export.py --quick-smoke      # tiny networks, seconds
@@ -58,7 +57,9 @@ def bench_case(model_name: str, overrides: dict, size: int | None, repeats: int,
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "g.onnx"
         _to_onnx(spec, path, model_name)
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = torch.get_num_threads()  # the same thread count as PyTorch
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         feeds = {n: t.numpy() for n, t in zip(spec.input_names, spec.inputs)}
         with torch.inference_mode():
             ref = spec.module(*spec.inputs)
@@ -95,7 +96,10 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--quick-smoke", action="store_true")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--threads", type=int, default=0, help="threads for both runtimes (0: torch's default)")
     a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     cases = SMOKE if a.quick_smoke else CASES
     repeats, iters = (2, 2) if a.quick_smoke else (a.repeats, a.iters)
     results = {"machine": machine(), "threads": torch.get_num_threads(), "load_avg": os.getloadavg(), "cases": {}}

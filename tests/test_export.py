@@ -138,3 +138,26 @@ def test_inference_verbs_take_paths_arrays_pil_and_tensors(runs, tmp_path):
         assert np.abs(as_uint8.astype(int) - from_array).max() <= 1
     with pytest.raises(Exception, match="does not exist|not found|No such"):
         condgen.load(runs["cyclegan"]).translate(tmp_path / "missing.png")
+
+
+@pytest.mark.parametrize("name", ["style", "unit"])
+def test_onnx_parity_of_untrained_generators(name, tmp_path, one_thread):
+    """Families without a trained run in this file: the spec's module through ONNX and onnxruntime vs PyTorch."""
+    import onnxruntime as ort
+
+    from condgen.config import build_config
+    from condgen.export import _run_onnx, _to_onnx
+    from condgen.models import get_model_class
+
+    small = {"style": {"vgg_weights": "random"},
+             "unit": {"ngf": 4, "ndf": 4, "n_res_private": 1, "num_scales": 1, "n_layers_D": 2}}[name]
+    model = get_model_class(name).for_inference(build_config(name, {"model": small}).model)
+    model.train_mode(False)
+    spec = model.export_spec(size=32)
+    spec.module.eval().requires_grad_(False)
+    _to_onnx(spec, tmp_path / "g.onnx", name)
+    got = _run_onnx(tmp_path / "g.onnx", spec)
+    with torch.no_grad():
+        want = spec.module(*spec.check_inputs)
+    assert got.shape == want.shape == (2, 3, 36, 36) and (got - want).abs().max() < 1e-4
+    assert ort.InferenceSession(str(tmp_path / "g.onnx")).get_inputs()[0].shape[2] == "height"

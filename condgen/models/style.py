@@ -332,6 +332,15 @@ class StyleTransfer(GenerativeModel):
     #: ``condgen translate`` / ``translate_files`` call ``translate``
     translate = stylize
 
+    def export_spec(self, size: int | None = None, direction: str = "AtoB"):
+        """The transformation network in eval mode; H and W dynamic multiples of 4 (default size 256)."""
+        from condgen.export import image_spec
+
+        G = self.net("G").eval()
+        spec = image_spec(G, {"G": G}, 3, size or 256, 4)
+        spec.note = "content image in [-1, 1] -> stylised image; H, W multiples of 4"
+        return spec
+
     def fixed_inputs(self, n: int, seed: int, batch: dict[str, Any] | None = None) -> dict[str, Any]:
         """The first training crops (at most 8)."""
         return {} if batch is None else {"content": batch["image"][:min(8, n)]}
