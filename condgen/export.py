@@ -117,12 +117,24 @@ def export_run(run: str | Path, fmt: str, out: str | Path, size: int | None = No
             "dynamic": spec.dynamic, "note": spec.note}
 
 
+def bake_parametrizations(module: nn.Module) -> None:
+    """Replace parametrized weights (spectral norm) by their current values, in place: in eval mode they are fixed
+    tensors, and the exporters cannot express the power-iteration ops (``aten::vdot``)."""
+    from torch.nn.utils import parametrize
+
+    for m in list(module.modules()):
+        if parametrize.is_parametrized(m):
+            for name in list(m.parametrizations.keys()):
+                parametrize.remove_parametrizations(m, name, leave_parametrized=True)
+
+
 def _to_onnx(spec: ExportSpec, out: Path, name: str) -> None:
     try:
         import onnx  # noqa: F401  (the exporter needs it)
     except ImportError:
         raise MissingDependencyError("ONNX export needs the onnx and onnxruntime packages: "
                                      "pip install 'condgen[export]'.") from None
+    bake_parametrizations(spec.module)
     dynamic = {**spec.dynamic, "image": {0: "batch", 2: "height", 3: "width"}}
     buf = io.BytesIO()
     try:
@@ -147,6 +159,7 @@ def _run_onnx(path: Path, spec: ExportSpec) -> torch.Tensor:
 
 
 def _to_torchscript(spec: ExportSpec, out: Path, name: str) -> None:
+    bake_parametrizations(spec.module)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -378,6 +378,21 @@ class OASIS(GenerativeModel):
         finally:
             G.train(was)
 
+    def export_spec(self, size: int | None = None, direction: str = "AtoB"):
+        """G in eval mode on ``semantic`` (N x C x H x W one-hot label map, ``condgen.nn.labels.semantic_input``)
+        and ``noise`` (N x z_dim, one vector per image spread over the map; local resampling is done by the caller
+        with a full noise map in PyTorch). H and W dynamic multiples of the generator's multiple."""
+        from condgen.export import image_spec
+
+        G = self.net("G").eval()
+        m = G.multiple
+        channels = self.semantic(torch.zeros(1, m, m, dtype=torch.long)).shape[1]
+        noise = torch.randn(1, self.cfg.z_dim, generator=torch.Generator().manual_seed(0))
+        spec = image_spec(lambda sem, z: G(sem, z), {"G": G}, channels, size or 256, m, name="semantic",
+                          extra=(("noise", noise),))
+        spec.note = f"semantic: one-hot label map ({channels} channels); noise: N x {self.cfg.z_dim}"
+        return spec
+
     def open_input(self, path):
         """A label-map file read as ids, with the run's ``data.dontcare_id`` convention (``condgen translate``)."""
         from condgen.data.semantic import IGNORE_ID, open_label_map

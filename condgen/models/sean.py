@@ -283,6 +283,21 @@ class SEAN(SPADE):
         finally:
             G.train(was)
 
+    def export_spec(self, size: int | None = None, direction: str = "AtoB"):
+        """G in eval mode, without noise, on ``semantic`` (N x C x H x W one-hot label map,
+        ``condgen.nn.labels.semantic_input``) and ``style_matrix`` (N x label_nc x style_dim: encode_styles or the
+        mean codes); H and W dynamic multiples of 32."""
+        from condgen.export import image_spec
+
+        G = self.net("G").eval()
+        channels = self.semantic(torch.zeros(1, 32, 32, dtype=torch.long)).shape[1]
+        styles = torch.randn(1, self.cfg.label_nc, self.cfg.style_dim, generator=torch.Generator().manual_seed(0))
+        spec = image_spec(lambda sem, st: G(sem, st, None), {"G": G}, channels, size or 256, self.multiple(),
+                          name="semantic", extra=(("style_matrix", styles),))
+        spec.note = f"semantic: one-hot label map ({channels} channels); style_matrix: N x {self.cfg.label_nc} x " \
+                    f"{self.cfg.style_dim}; no noise injection"
+        return spec
+
     @torch.no_grad()
     def translate(self, labels, style_image=None, region_styles: dict | None = None, seed: int | None = 0,
                   instance=None, style_segmap=None, style_matrix: torch.Tensor | None = None):

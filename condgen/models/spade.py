@@ -334,6 +334,24 @@ class SPADE(GenerativeModel):
         finally:
             G.train(was)
 
+    def export_spec(self, size: int | None = None, direction: str = "AtoB"):
+        """G in eval mode on the network input ``semantic`` (N x C x H x W: the one-hot label map, its don't-care and
+        instance-boundary channels, as ``condgen.nn.labels.semantic_input`` makes them) and, with a VAE, the style
+        code ``z`` (N x z_dim). H and W dynamic multiples of 32, except with a VAE (its training size)."""
+        from condgen.export import image_spec
+
+        G = self.net("G").eval()
+        size = size or (self.training_size()[0] if self.cfg.use_vae else 256)
+        channels = self.semantic(torch.zeros(1, 32, 32, dtype=torch.long)).shape[1]
+        if self.cfg.use_vae:
+            z = torch.randn(1, self.cfg.z_dim, generator=torch.Generator().manual_seed(0))
+            spec = image_spec(lambda sem, z: G(sem, z), {"G": G}, channels, size, self.multiple(), name="semantic",
+                              extra=(("z", z),), spatial=False)
+        else:
+            spec = image_spec(lambda sem: G(sem), {"G": G}, channels, size, self.multiple(), name="semantic")
+        spec.note = f"semantic: one-hot label map ({channels} channels, condgen.nn.labels.semantic_input)"
+        return spec
+
     def open_input(self, path) -> Image.Image:
         """A label-map file read as ids, with the run's ``data.dontcare_id`` convention (``condgen translate``)."""
         from condgen.data.semantic import open_label_map
