@@ -184,3 +184,19 @@ def test_onnx_parity_of_semantic_generators(name, tmp_path, one_thread):
     with torch.no_grad():
         want = spec.module(*spec.check_inputs)
     assert got.shape == want.shape and got.shape[-1] > 64 and (got - want).abs().max() < 1e-4
+
+
+def test_onnx_parity_of_the_mlp_gan(tmp_path, one_thread):
+    from condgen.config import build_config
+    from condgen.export import _run_onnx, _to_onnx
+    from condgen.models import get_model_class
+
+    cfg = build_config("gan", {"model": {"image_size": 8, "channels": 1, "g_hidden": [16], "d_hidden": [8]}}).model
+    model = get_model_class("gan").for_inference(cfg)
+    model.train_mode(False)
+    spec = model.export_spec()
+    _to_onnx(spec, tmp_path / "g.onnx", "gan")
+    got = _run_onnx(tmp_path / "g.onnx", spec)
+    with torch.no_grad():
+        want = spec.module(*spec.check_inputs)
+    assert got.shape == want.shape == (3, 1, 8, 8) and (got - want).abs().max() < 1e-4
