@@ -200,3 +200,18 @@ def test_onnx_parity_of_the_mlp_gan(tmp_path, one_thread):
     with torch.no_grad():
         want = spec.module(*spec.check_inputs)
     assert got.shape == want.shape == (3, 1, 8, 8) and (got - want).abs().max() < 1e-4
+
+
+def test_an_unsupported_op_is_named(tmp_path):
+    """A generator using an op the ONNX exporter lacks: a ModelError that names the op, no file left behind."""
+    from condgen.export import Exportable, ExportSpec, _to_onnx
+
+    class UsesVdot(torch.nn.Module):
+        def forward(self, x):
+            return x * torch.vdot(x.flatten(), x.flatten())
+
+    net = UsesVdot()
+    spec = ExportSpec(Exportable(net, {"net": net}), (torch.ones(1, 3, 4, 4),), ["image_in"])
+    with pytest.raises(ModelError, match="could not be exported to ONNX.*vdot"):
+        _to_onnx(spec, tmp_path / "g.onnx", "toy")
+    assert not (tmp_path / "g.onnx").exists()
