@@ -285,7 +285,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def served(runs):
-    """The demo of the pix2pix run served on a free localhost port, with every outgoing connection recorded."""
+    """The demo of the pix2pix run and a tiny SPADE served on a free localhost port, with every outgoing connection
+    recorded."""
     outside = []
     real_connect = socket.socket.connect
 
@@ -298,7 +299,14 @@ def served(runs):
     socket.socket.connect = connect
     try:
         port = _free_port()
-        app = serve_mod.serve([runs["pix2pix"]], port=port, block=False)
+        from condgen.models import MODELS
+        from condgen.models.spade import SPADEConfig
+
+        spade = MODELS["spade"].for_inference(SPADEConfig(label_nc=4, ngf=2, ndf=4, spade_hidden=8, crop_size=32,
+                                                          param_free_norm="batch"))
+        spade.train_mode(False)
+        spade.run_config = SimpleNamespace(model_name="spade")
+        app = serve_mod.serve([runs["pix2pix"], spade], port=port, block=False)
         yield SimpleNamespace(url=f"http://127.0.0.1:{port}/", outside=outside, app=app)
         app.close()
     finally:
@@ -356,3 +364,31 @@ def test_browser_translates_an_uploaded_image(served, tmp_path):
         dest = Path(os.environ["CONDGEN_ARTIFACTS"])
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, dest / shot.name)
+
+
+def test_browser_synthesises_from_an_uploaded_label_map(served, tmp_path):
+    """The semantic tab in a real browser: upload a label map of class ids, press the button, get an image of the
+    label map's size."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)")
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    ids = np.zeros((48, 72), np.uint8)
+    ids[24:] = 2
+    ids[5:20, 30:60] = 3
+    Image.fromarray(ids, mode="L").save(tmp_path / "labels.png")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(served.url)
+            page.get_by_role("tab", name="spade").first.click()
+            page.locator("#tab1-labelmap input[type=file]").set_input_files(str(tmp_path / "labels.png"))
+            page.locator("#tab1-run").click()
+            out = page.locator("#tab1-output img")
+            out.wait_for(timeout=60_000)
+            data = page.request.get(out.get_attribute("src")).body()
+            assert Image.open(io.BytesIO(data)).size == (72, 48)
+            page.screenshot(path=str(tmp_path / "serve_semantic.png"), full_page=True)
+        finally:
+            browser.close()
+    assert served.outside == []
