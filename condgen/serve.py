@@ -247,7 +247,9 @@ class SemanticDemo:
     def __init__(self, model, limits: _Limits):
         self.model, self.limits = model, limits
         self.label_nc = int(model.cfg.label_nc)
-        self.uses_style = bool(getattr(model.cfg, "use_vae", False))
+        # SPADE takes a style image only with its VAE; SEAN always (region styles from an example photo)
+        self.uses_regions = _takes(model.translate, "region_styles")
+        self.uses_style = bool(getattr(model.cfg, "use_vae", False)) or self.uses_regions
         from condgen.nn.labels import label_palette
 
         self.palette = label_palette(self.label_nc).numpy()  # label_nc x 3 uint8
@@ -309,8 +311,10 @@ class SemanticDemo:
             raise DataError(f"the label map holds class id(s) {', '.join(map(str, bad[:8].tolist()))}, but this model "
                             f"knows ids 0..{self.label_nc - 1} (255 = don't care).")
 
-    def synthesize(self, ids: np.ndarray, seed: Any = 0, style_image: Any = None) -> tuple[Image.Image, Image.Image]:
-        """(the colourised map, the synthesised image) for a map of ids."""
+    def synthesize(self, ids: np.ndarray, seed: Any = 0, style_image: Any = None, region_class: Any = None,
+                   region_image: Any = None) -> tuple[Image.Image, Image.Image]:
+        """(the colourised map, the synthesised image) for a map of ids; SEAN-like models also take one class's
+        style from ``region_image``."""
         seed = _int(seed, "seed")
         self.check_ids(ids)
         kwargs: dict[str, Any] = {"seed": seed}
@@ -318,15 +322,24 @@ class SemanticDemo:
             if not self.uses_style:
                 raise ConfigError("this model maps each label map to one image; it takes no style image.")
             kwargs["style_image"] = self.limits.open(style_image, 3, "style image")
+        if region_image not in (None, ""):
+            if not self.uses_regions:
+                raise ConfigError("this model has no per-region styles.")
+            cls = _int(region_class, "region class")
+            if not 0 <= cls < self.label_nc:
+                raise ConfigError(f"region class {cls} is not one of this model's ids 0..{self.label_nc - 1}.")
+            kwargs["region_styles"] = {cls: self.limits.open(region_image, 3, "region style image")}
         with _LOCK:
             out = self.model.translate(Image.fromarray(ids, mode="L"), **kwargs)
         return self.colorize(ids), out
 
-    def run(self, label_map: Any, seed: Any = 0, style_image: Any = None) -> tuple[Image.Image, Image.Image]:
+    def run(self, label_map: Any, seed: Any = 0, style_image: Any = None, region_class: Any = None,
+            region_image: Any = None) -> tuple[Image.Image, Image.Image]:
         """Synthesise from an uploaded label map."""
-        return self.synthesize(self.read_label_map(label_map), seed, style_image)
+        return self.synthesize(self.read_label_map(label_map), seed, style_image, region_class, region_image)
 
-    def paint(self, editor: Any, seed: Any = 0, style_image: Any = None) -> tuple[Image.Image, Image.Image]:
+    def paint(self, editor: Any, seed: Any = 0, style_image: Any = None, region_class: Any = None,
+              region_image: Any = None) -> tuple[Image.Image, Image.Image]:
         """Synthesise from a painting (an ImageEditor value whose composite is in palette colours)."""
         comp = editor.get("composite") if isinstance(editor, dict) else None
         if comp is None:
@@ -335,7 +348,7 @@ class SemanticDemo:
         if arr.ndim == 2:
             arr = np.stack([arr] * 3, -1)
         ids = self.ids_from_colours(arr[..., :3], exact=False)
-        return self.synthesize(ids, seed, style_image)
+        return self.synthesize(ids, seed, style_image, region_class, region_image)
 
     def blank_canvas(self) -> np.ndarray:
         """A canvas filled with class 0's colour."""
@@ -520,13 +533,18 @@ def _semantic_tab(gr, eid, demo: SemanticDemo, UploadImage, PaintCanvas) -> None
         f"<span style='display:inline-block;padding:0 6px;margin:1px;background:rgb{tuple(map(int, c))};"
         f"color:{'#000' if sum(map(int, c)) > 380 else '#fff'}'>{k}</span>" for k, c in enumerate(demo.palette))
     gr.HTML(f"<div>class palette (id: colour): {swatches}</div>")
-    style_image = gr.State(None)
+    style_image, region_class, region_image = gr.State(None), gr.State(None), gr.State(None)
     with gr.Row():
         with gr.Column():
             seed = gr.Number(0, label="seed", precision=0, minimum=0)
             if demo.uses_style:
                 style_image = UploadImage(label="style image (optional)", sources=["upload", "clipboard"],
                                           elem_id=eid("style"))
+            if demo.uses_regions:
+                region_class = gr.Dropdown(list(range(demo.label_nc)), value=0, label="region: class id",
+                                           elem_id=eid("region-class"))
+                region_image = UploadImage(label="that region's style from this photo (optional)",
+                                           sources=["upload", "clipboard"], elem_id=eid("region-style"))
         with gr.Column():
             shown = gr.Image(label="label map (palette colours)", type="pil", format="png", interactive=False)
             out = gr.Image(label="output", type="pil", format="png", interactive=False,
@@ -545,8 +563,8 @@ def _semantic_tab(gr, eid, demo: SemanticDemo, UploadImage, PaintCanvas) -> None
                                             color_mode="fixed"),
                              eraser=False, label="paint with the class colours")
         paint = gr.Button("Synthesise from the painting", variant="primary", elem_id=eid("paint"))
-    go.click(user_errors(demo.run), [label_map, seed, style_image], [shown, out])
-    paint.click(user_errors(demo.paint), [canvas, seed, style_image], [shown, out])
+    go.click(user_errors(demo.run), [label_map, seed, style_image, region_class, region_image], [shown, out])
+    paint.click(user_errors(demo.paint), [canvas, seed, style_image, region_class, region_image], [shown, out])
 
 
 def serve(runs: Sequence[Any], host: str = "127.0.0.1", port: int = 7860, device: str = "cpu",

@@ -392,3 +392,28 @@ def test_browser_synthesises_from_an_uploaded_label_map(served, tmp_path):
         finally:
             browser.close()
     assert served.outside == []
+
+
+def test_semantic_tab_with_region_styles(tmp_path):
+    """A SEAN-like model (translate takes region_styles): the tab offers a class and a photo for that region."""
+    from condgen.models import MODELS
+
+    if "sean" not in MODELS:
+        pytest.skip("sean is not in the model registry")
+    from condgen.config import build_config
+
+    cfg = build_config("sean", {"model": {"label_nc": 4, "ngf": 2, "ndf": 2, "style_dim": 4, "spade_hidden": 4,
+                                          "crop_size": 32, "param_free_norm": "batch"}}).model
+    model = MODELS["sean"].for_inference(cfg)
+    model.train_mode(False)
+    model.run_config = SimpleNamespace(model_name="sean")
+    s = build_app([model]).condgen_demos["sean"]
+    assert s.uses_regions and s.uses_style
+    ids = np.zeros((32, 48), np.uint8)
+    ids[16:] = 2
+    Image.fromarray(ids, mode="L").save(tmp_path / "ids.png")
+    photo = png(tmp_path / "photo.png", (48, 32))
+    _, out = call(s.run, str(tmp_path / "ids.png"), 0, None, 2, str(photo))
+    assert out.size == (48, 32)
+    with pytest.raises(gr.Error, match="region class 9"):
+        call(s.run, str(tmp_path / "ids.png"), 0, None, 9, str(photo))
