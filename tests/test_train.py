@@ -141,6 +141,20 @@ def test_full_disk_keeps_previous_checkpoint(tmp_path, tiny, monkeypatch):
     assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]
 
 
+def test_full_disk_while_writing_samples_warns_and_training_goes_on(tmp_path, tiny, monkeypatch):
+    from condgen.train import images as images_mod
+    from condgen.train.trainer import SampleWriteWarning
+
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(images_mod, "save_grid", full_disk)
+    run = tmp_path / "r"
+    with pytest.warns(SampleWriteWarning, match="No space left.*training continues"):
+        Trainer(_cfg("dcgan", [*tiny, "train.sample_every=2", "train.checkpoint_every=2"], 4), run).fit()
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 4
+
+
 def test_linear_schedule_decays_to_zero(tmp_path, tiny):
     run = tmp_path / "r"
     trainer = Trainer(_cfg("dcgan", [*tiny, "train.lr_schedule=linear", "train.lr_decay_start=0.5"], 8), run)

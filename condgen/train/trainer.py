@@ -172,6 +172,10 @@ class TrainResult:
     last_losses: dict[str, float]
 
 
+class SampleWriteWarning(UserWarning):
+    """A sample grid could not be written (training goes on)."""
+
+
 NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
 
 
@@ -479,7 +483,14 @@ class Trainer:
         with torch.random.fork_rng(devices=[]), self.model.inference():
             imgs = self.model.sample_grid(self.fixed).float().cpu()
         nrow = getattr(self.model, "grid_nrow", None) or self._grid_cols(imgs.shape[0])
-        save_grid(imgs, self.run_dir / "samples" / f"step_{self.step:06d}.png", nrow=nrow)
+        target = self.run_dir / "samples" / f"step_{self.step:06d}.png"
+        try:
+            save_grid(imgs, target, nrow=nrow)
+        except OSError as e:  # e.g. a full disk: a missing picture is no reason to stop training
+            warnings.warn(f"could not write the sample grid {target} ({e}); training continues (checkpoints are "
+                          f"written separately and fail with their own message if the disk stays full).",
+                          SampleWriteWarning, stacklevel=2)
+            return
         self.logger.image(self.step, "samples", imgs)
 
     def _grid_cols(self, n: int) -> int:
