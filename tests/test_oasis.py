@@ -358,7 +358,9 @@ def test_translate_cli_with_local_resampling(capsys, tmp_path, cache_dir, one_th
     run = tmp_path / "run"
     code, _, err = run_cli(capsys, "train", "oasis", "--data", "scenes64", "--out", run, "--steps", "1",
                            "--no-progress", "--set", "model.ngf=2", "--set", "model.ndf=2",
-                           "--set", "data.batch_size=1", "--set", "data.load_size=64", "--set", "data.crop_size=64",
+                           "--set", "model.spade_hidden=4", "--set", "model.z_dim=4",
+                           "--set", "model.bn_reestimate_batches=2", "--set", "data.batch_size=1",
+                           "--set", "data.load_size=64", "--set", "data.crop_size=64",
                            "--set", "train.tensorboard=false", "--set", "train.precision=fp32")
     assert code == 0, err
     ids = np.zeros((48, 80), dtype=np.uint8)
