@@ -75,6 +75,10 @@ class TrainConfig:
                             help="autocast dtype; auto = bf16 on CPUs with native bf16 and on bf16 GPUs")
     channels_last: str = option("auto", choices=("auto", "true", "false"))
     ema_decay: float = option(0.0, min=0.0, max=1.0, help="EMA of the generator; 0 disables")
+    nan_policy: str = option("stop", choices=("stop", "skip"),
+                             help="a NaN/Inf loss: stop (keeping the last good checkpoint), or skip that network's "
+                                  "update (its weights stay as they were) and go on")
+    nan_max_skips: int = option(10, min=0, help="nan_policy=skip: stop after this many skipped updates")
     lr_schedule: str = option("constant", choices=("constant", "linear", "step"))
     lr_decay_start: float = option(0.5, min=0.0, max=1.0,
                                    help="linear: fraction of the run after which the LR decays to zero")

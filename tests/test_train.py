@@ -104,6 +104,34 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny, monkeypat
     assert all(v.isfinite().all() for sd in state["nets"].values() for v in sd.values() if v.is_floating_point())
 
 
+def test_nan_policy_skip_skips_the_update_and_goes_on(tmp_path, tiny, monkeypatch):
+    """train.nan_policy=skip: a NaN generator loss at one step skips G's update (weights stay finite), a warning
+    names it, and training reaches its last step; more NaNs than nan_max_skips stop the run as before."""
+    from condgen import losses
+    from condgen.train.trainer import NonFiniteLossWarning
+
+    real = losses.g_loss
+    calls = {"n": 0}
+
+    def sometimes_nan(*a, **k):
+        calls["n"] += 1
+        out = real(*a, **k)
+        return out * float("nan") if calls["n"] == 3 else out
+
+    monkeypatch.setattr(losses, "g_loss", sometimes_nan)
+    run = tmp_path / "r"
+    trainer = Trainer(_cfg("dcgan", [*tiny, "train.nan_policy=skip", "train.checkpoint_every=2"], 5), run)
+    with pytest.warns(NonFiniteLossWarning, match="loss/G became nan at step 3: that update was skipped"):
+        result = trainer.fit()
+    assert result.step == 5 and trainer.model.skipped_updates == 1
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert state["step"] == 5 and all(torch.isfinite(t).all() for t in state["nets"]["G"].values()
+                                      if t.is_floating_point())
+    calls["n"] = 0
+    with pytest.raises(TrainingError, match="became nan at step 3"):
+        Trainer(_cfg("dcgan", [*tiny, "train.nan_policy=skip", "train.nan_max_skips=0"], 5), tmp_path / "r2").fit()
+
+
 def test_sigint_saves_checkpoint_and_exits_cleanly(tmp_path, tiny, monkeypatch):
     run = tmp_path / "r"
     trainer = Trainer(_cfg("dcgan", tiny, 50), run)

@@ -61,6 +61,9 @@ class GenerativeModel:
         self.channels_last = False
         self.grad_scaler: torch.amp.GradScaler | None = None
         self.use_ema_for_inference = True
+        #: set by the trainer for train.nan_policy=skip: ``optimize`` skips updates whose loss is not finite
+        self.skip_nonfinite = False
+        self.skipped_updates = 0
 
     @classmethod
     def for_inference(cls, cfg: Any) -> GenerativeModel:
@@ -127,9 +130,13 @@ class GenerativeModel:
         return unwrap(self.nets[name])
 
     def optimize(self, name: str, loss: torch.Tensor) -> None:
-        """Zero grads, backpropagate ``loss`` and step optimizer ``name`` (fp16 grad scaling if enabled)."""
+        """Zero grads, backpropagate ``loss`` and step optimizer ``name`` (fp16 grad scaling if enabled); with
+        ``skip_nonfinite`` a NaN/Inf loss skips the update."""
         opt = self.optimizers[name]
         opt.zero_grad(set_to_none=True)
+        if self.skip_nonfinite and not bool(torch.isfinite(loss.detach()).all()):
+            self.skipped_updates += 1  # no backward, no step: the weights stay finite
+            return
         if self.grad_scaler is not None:
             self.grad_scaler.scale(loss).backward()
             self.grad_scaler.step(opt)

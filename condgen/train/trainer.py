@@ -172,6 +172,10 @@ class TrainResult:
     last_losses: dict[str, float]
 
 
+class NonFiniteLossWarning(UserWarning):
+    """A NaN/Inf loss whose update was skipped (train.nan_policy=skip)."""
+
+
 class SampleWriteWarning(UserWarning):
     """A sample grid could not be written (training goes on)."""
 
@@ -228,6 +232,7 @@ class Trainer:
         seed_everything(cfg.seed)  # identical initial weights on every rank
         self.model: GenerativeModel = model_cls(cfg.model)
         self.model.to(self.device, channels_last=self.channels_last)
+        self.model.skip_nonfinite = cfg.train.nan_policy == "skip"
         if self.amp_dtype == torch.float16:
             self.model.grad_scaler = torch.amp.GradScaler(self.device.type)
 
@@ -519,6 +524,16 @@ class Trainer:
 
             write_report(self.run_dir)
 
+    def _skip_nonfinite(self, bad: list[str], values: dict[str, float]) -> bool:
+        """train.nan_policy=skip: the model skipped the non-finite updates; warn and go on (False: stop)."""
+        t = self.cfg.train
+        if t.nan_policy != "skip" or self.model.skipped_updates > t.nan_max_skips:
+            return False
+        warnings.warn(f"{', '.join(bad)} became {values[bad[0]]} at step {self.step + 1}: that update was skipped "
+                      f"({self.model.skipped_updates} skipped so far, at most train.nan_max_skips="
+                      f"{t.nan_max_skips}).", NonFiniteLossWarning, stacklevel=2)
+        return True
+
     def _nan_message(self, bad: list[str], values: dict[str, float]) -> str:
         steps = self.ckpt.steps()
         kept = (f"the last good checkpoint, step {steps[-1]}, is kept in {self.ckpt.dir} (continue with "
@@ -550,7 +565,7 @@ class Trainer:
                         losses = self.model.training_step(batch)
                     values = {k: float(v) for k, v in losses.items()}
                     bad = [k for k, v in values.items() if not math.isfinite(v)]
-                    if bad:
+                    if bad and not self._skip_nonfinite(bad, values):
                         raise TrainingError(self._nan_message(bad, values))
                     self.step += 1
                     for s in self.schedulers.values():
