@@ -602,13 +602,12 @@ def main() -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
+    except Exception as e:  # click usage errors (click's own classes, or the copy newer typer versions vendor)
+        names = {c.__name__ for c in type(e).__mro__}
+        if "ClickException" in names and hasattr(e, "show"):
             e.show()
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
+            sys.exit(getattr(e, "exit_code", 2))
+        if "Abort" in names:
             sys.exit(1)
         raise
 

@@ -121,3 +121,14 @@ def test_sample_bad_class_and_indices(capsys, tmp_path, cache_dir):
     _assert_clean_error(code, err, "--class 12 is out of range", "0..9")
     code, _, err = run_cli(capsys, "sample", run, "--n", "8", "--arithmetic", "1,2 - 99")
     _assert_clean_error(code, err, "sample index 99 is outside the grid of 8")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["train", "dcgan", "--steps", "many"], "Invalid value for '--steps'"),
+    (["train", "dcgan", "--set", "train.steps=lots"], "train.steps"),
+    (["sample", ".", "--n", "-3"], ""),
+    (["export", ".", "--format", "onnx", "--out", "x.onnx", "--size", "big"], "Invalid value for '--size'"),
+])
+def test_wrong_types_on_the_cli_give_a_message_not_a_traceback(capsys, tmp_path, args, needle):
+    code, out, err = run_cli(capsys, *args)
+    assert code != 0 and "Traceback" not in out + err and needle in out + err

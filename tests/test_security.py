@@ -137,3 +137,18 @@ def test_a_zip_that_is_not_a_checkpoint(tmp_path):
         z.writestr("data.pkl", pickle.dumps({"a": 1}))
     with pytest.raises(CheckpointError):
         load_checkpoint(path)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.one_of(st.binary(max_size=300), st.integers(1, 60).map(lambda k: _png_bytes()[:k])))
+def test_random_bytes_as_a_label_map_give_a_condgen_error(tmp_path, data):
+    from condgen.data.semantic import read_label
+
+    path = tmp_path / "l.png"
+    path.write_bytes(data)
+    try:
+        ids = read_label(path)
+    except CondgenError:
+        pass
+    else:
+        assert ids.dtype.name == "uint8" and ids.ndim == 2

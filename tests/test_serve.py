@@ -417,3 +417,19 @@ def test_semantic_tab_with_region_styles(tmp_path):
     assert out.size == (48, 32)
     with pytest.raises(gr.Error, match="region class 9"):
         call(s.run, str(tmp_path / "ids.png"), 0, None, 9, str(photo))
+
+
+def test_served_app_refuses_path_traversal(served):
+    """No file outside the app is served, whatever the path spelling."""
+    import urllib.error
+    import urllib.request
+
+    for path in ("gradio_api/file=/etc/passwd", "file=/etc/passwd", "gradio_api/file=../../../../etc/passwd",
+                 "gradio_api/file=%2Fetc%2Fpasswd", "static/../../../../etc/passwd"):
+        try:
+            with urllib.request.urlopen(served.url + path, timeout=30) as r:
+                body = r.read()
+        except urllib.error.HTTPError as e:
+            assert e.code in (400, 403, 404, 405), (path, e.code)
+            continue
+        assert b"root:" not in body, path
