@@ -46,6 +46,8 @@ class GenerativeModel:
     data_kind: ClassVar[str] = "images"
     #: names of networks the trainer may keep an exponential moving average of
     ema_nets: ClassVar[tuple[str, ...]] = ("G",)
+    #: attributes holding frozen helper modules (a loss's VGG) that ``to`` moves with the networks
+    frozen_modules: ClassVar[tuple[str, ...]] = ()
     #: whether the EMA copies take the live networks' normalisation statistics each step (False: the model
     #: re-estimates them for its EMA networks, as OASIS does before sampling)
     ema_copies_norm_stats: ClassVar[bool] = True
@@ -110,6 +112,10 @@ class GenerativeModel:
         for group in (self.nets, self.ema):
             for name, net in group.items():
                 group[name] = net.to(self.device, memory_format=fmt)
+        for name in self.frozen_modules:  # e.g. a loss's VGG: moved too, never trained or checkpointed
+            module = getattr(self, name, None)
+            if module is not None:
+                setattr(self, name, module.to(self.device, memory_format=fmt))
         return self
 
     def prepare_batch(self, batch: dict[str, Any]) -> dict[str, Any]:

@@ -134,6 +134,7 @@ class OASIS(GenerativeModel):
     D on G's fakes; D frozen), then the D step on real, a fresh detached fake (new noise) and their LabelMix."""
 
     Config = OASISConfig
+    frozen_modules = ("vgg",)  # moved by GenerativeModel.to
     data_kind = "semantic"
     ema_nets = ("G",)
     ema_copies_norm_stats = False  # the EMA G's BN statistics are re-estimated (reestimate_bn), not copied
@@ -167,14 +168,6 @@ class OASIS(GenerativeModel):
     def for_inference(cls, cfg: OASISConfig) -> OASIS:
         """Without the (optional) VGG."""
         return cls(cfg, training=False)
-
-    def to(self, device, channels_last: bool = False) -> OASIS:
-        """Move the networks and the frozen VGG."""
-        super().to(device, channels_last)
-        if self.vgg is not None:
-            fmt = torch.channels_last if channels_last else torch.contiguous_format
-            self.vgg = self.vgg.to(self.device, memory_format=fmt)
-        return self
 
     # ----- data -----------------------------------------------------------------------------------
     @classmethod

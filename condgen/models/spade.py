@@ -104,6 +104,7 @@ class SPADE(GenerativeModel):
     (+ KL), D frozen), then the D step on real vs a fresh, detached fake; fake and real go through D in one call."""
 
     Config = SPADEConfig
+    frozen_modules = ("vgg",)  # moved by GenerativeModel.to
     data_kind = "semantic"
     ema_nets = ("G",)
     grid_nrow = 3  # rows of colourised label | generated | real
@@ -146,14 +147,6 @@ class SPADE(GenerativeModel):
     def uses_instances(self) -> bool:
         """Whether the semantic input has the instance-boundary channel ("auto" before data: no)."""
         return self.cfg.use_instances == "true"
-
-    def to(self, device, channels_last: bool = False) -> SPADE:
-        """Move the networks and the frozen VGG."""
-        super().to(device, channels_last)
-        if self.vgg is not None:
-            fmt = torch.channels_last if channels_last else torch.contiguous_format
-            self.vgg = self.vgg.to(self.device, memory_format=fmt)
-        return self
 
     # ----- data ---------------------------------------------------------------------------------
     @classmethod

@@ -51,6 +51,7 @@ class SRGAN(SRResNet):
     """D step (real HR vs G(LR)), then G step on content + 1e-3 x adversarial with D frozen (k = 1, sec. 3.2)."""
 
     Config = SRGANConfig
+    frozen_modules = ("vgg",)  # moved by GenerativeModel.to
     # Ledig et al. sec. 3.2: 10^5 updates at 10^-4 and 10^5 at 10^-5; batch 16 of 96 x 96 HR crops.
     train_defaults = {"data": {"batch_size": 16, "crop_size": 96},
                       "train": {"steps": 200_000, "lr_schedule": "step", "lr_step_size": 100_000, "lr_gamma": 0.1}}
@@ -68,14 +69,6 @@ class SRGAN(SRResNet):
     def for_inference(cls, cfg: SRGANConfig) -> SRGAN:
         """Without the VGG: upscaling needs only G."""
         return cls(cfg, training=False)
-
-    def to(self, device, channels_last: bool = False) -> SRGAN:
-        """Move the networks and the frozen VGG."""
-        super().to(device, channels_last)
-        if self.vgg is not None:
-            fmt = torch.channels_last if channels_last else torch.contiguous_format
-            self.vgg = self.vgg.to(self.device, memory_format=fmt)
-        return self
 
     # ----- losses -------------------------------------------------------------------------------
     def content_loss(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:

@@ -237,6 +237,7 @@ class StyleTransfer(GenerativeModel):
     of the network's output; the style image is fixed per model."""
 
     Config = StyleConfig
+    frozen_modules = ("loss",)  # moved by GenerativeModel.to
     data_kind = "content"
     ema_nets = ("G",)
     val_splits = ("test", "val")
@@ -261,13 +262,6 @@ class StyleTransfer(GenerativeModel):
     def for_inference(cls, cfg: StyleConfig) -> StyleTransfer:
         """Without the VGG and the style image: stylising needs only the network."""
         return cls(cfg, training=False)
-
-    def to(self, device, channels_last: bool = False) -> StyleTransfer:
-        """Move the network and the losses."""
-        super().to(device, channels_last)
-        if self.loss is not None:
-            self.loss = self.loss.to(self.device)
-        return self
 
     # ----- data ---------------------------------------------------------------------------------
     @classmethod
