@@ -58,6 +58,7 @@ def _children_with_rank(parent_pid: int) -> dict[int, int]:
     return found
 
 
+# skipped off Linux only: the test finds torchrun's worker processes (and their RANK) through /proc
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker processes through /proc")
 def test_a_dying_rank_stops_the_others_instead_of_hanging(tmp_path, cache_dir):
     """kill -9 of rank 1 mid-training: torchrun and rank 0 exit (non-zero) within a minute, and the run keeps a
