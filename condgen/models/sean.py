@@ -332,16 +332,6 @@ class SEAN(SPADE):
             return tensor_to_pil(y)
         return y[0] if squeeze else y
 
-    def fixed_inputs(self, n: int, seed: int, batch: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The first few training label maps and images (at most 8)."""
-        if batch is None:
-            return {}
-        k = min(8, n, batch["segmap"].shape[0])
-        fixed = {"segmap": batch["segmap"][:k], "image": batch["image"][:k]}
-        if batch.get("instance") is not None:
-            fixed["instance"] = batch["instance"][:k]
-        return fixed
-
     @torch.no_grad()
     def sample_grid(self, fixed: dict[str, Any]) -> torch.Tensor:
         """Rows of colourised label | reconstruction (its own styles) | the next image's styles on this label map

@@ -407,7 +407,7 @@ class SPADE(GenerativeModel):
         fixed = {"segmap": batch["segmap"][:k], "image": batch["image"][:k]}
         if batch.get("instance") is not None:
             fixed["instance"] = batch["instance"][:k]
-        if self.cfg.use_vae:
+        if getattr(self.cfg, "use_vae", False):  # SEAN (a subclass) has no VAE
             fixed["z"] = self.sample_z(k, seed)
         return fixed
 
