@@ -211,8 +211,11 @@ def sample(
 def translate(
     run: Path = typer.Argument(..., help="a run directory of an image-to-image model (pix2pix, cyclegan, unit, munit, "
                                            "spade, oasis, sean, style; srresnet/srgan upscale)"),
-    inputs: list[Path] = typer.Argument(..., help="image files and/or folders of images"),
-    out: Path = typer.Option(..., "--out", "-o", help="output folder (PNG files named after the inputs)"),
+    inputs: list[Path] = typer.Argument(..., help="image files, folders of images and/or video files (mp4, mov, avi, "
+                                                  "mkv, webm, m4v)"),
+    out: Path = typer.Option(..., "--out", "-o", help="output folder (PNG files named after the inputs; videos as "
+                                                      "STEM.mp4); for one video input, an output file with a video "
+                                                      "extension"),
     direction: Optional[str] = typer.Option(None, help="AtoB (default) or BtoA, for two-way models (cyclegan, "
                                                        "unit, munit)"),
     num_styles: Optional[int] = typer.Option(None, "--num-styles", min=1,
@@ -231,9 +234,24 @@ def translate(
                                                      help="sean: CLASS=FILE, that class's style from FILE "
                                                           "(repeatable)"),
     device: str = typer.Option("cpu", help="cpu, cuda, mps or auto"),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="video: frames per forward pass (pix2pix in the "
+                                                                  "paper's test mode runs one frame at a time)"),
+    stable: bool = typer.Option(True, "--stable/--no-stable",
+                                help="video: reduce flicker: the same test-time noise for every frame (RNG re-seeded "
+                                     "per frame: pix2pix gets the same dropout masks; munit one style for the whole "
+                                     "video); the run's test mode is kept (--eval removes dropout too: less flicker, "
+                                     "see docs/video.md); EMA weights are used when the run kept them. "
+                                     "--no-stable: fresh noise per frame"),
+    flow_blend: float = typer.Option(0.0, "--flow-blend", min=0.0, max=0.99,
+                                     help="video: blend each output frame with the previous one warped by optical "
+                                          "flow of the input, this much (0 = off, e.g. 0.5); occlusions and scene "
+                                          "cuts keep the fresh frame"),
+    audio: str = typer.Option("copy", "--audio", help="video: copy the input's audio, or drop it"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="video: progress bar on stderr"),
 ) -> None:
     """Translate images of any size with a trained (or imported) image-to-image model; semantic models (spade,
-    oasis, sean) take label maps (PNG of class ids)."""
+    oasis, sean) take label maps (PNG of class ids). A video input is translated frame by frame into a video with
+    its frame rate, frame count, size and (with --audio copy) audio; see docs/video.md."""
     import torch
 
     import condgen
@@ -247,6 +265,12 @@ def translate(
     import inspect
 
     takes = inspect.signature(model.translate).parameters
+    needs = [p for p in list(takes)[1:] if takes[p].default is inspect.Parameter.empty
+             and takes[p].kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+    if needs:  # e.g. the anonymizer's passcode
+        verb = "`condgen anonymize`" if hasattr(model, "restore") else "the Python API"
+        raise ConfigError(f"{name} needs {', '.join(needs)} to translate, which `condgen translate` does not take; "
+                          f"use {verb}.")
     given = {"--direction": ("direction", direction), "--num-styles": ("num_styles", num_styles),
              "--style-image": ("style_image", style_image), "--eval/--paper-test-mode": ("eval_mode", eval_mode),
              "--resample": ("resample_classes", resample or None),
@@ -299,8 +323,30 @@ def translate(
         kwargs["region_styles"] = styles
     if tile is not None:
         model.cfg.tile_size = tile
+    from condgen.video import AUDIO_MODES, check_video_model, is_video_file, translate_video
+
+    videos = [p for p in inputs if is_video_file(p) and not p.is_dir()]
+    images = [p for p in inputs if p not in videos]
+    if videos:
+        check_video_model(model)
+        if audio not in AUDIO_MODES:
+            raise ConfigError(f"--audio takes {' or '.join(AUDIO_MODES)}, got {audio!r}.")
+        if is_video_file(out) and (len(videos) > 1 or images):
+            raise ConfigError(f"--out {out} is one video file, but there are {len(inputs)} inputs; give a folder.")
+        video_kwargs = {k: v for k, v in kwargs.items() if k != "seed"}
+        for video in videos:
+            target = out if is_video_file(out) else out / f"{video.stem}.mp4"
+            stats = translate_video(model, video, target, batch_size=batch_size, stable=stable,
+                                    flow_blend=flow_blend, audio=audio, progress=progress, seed=seed, **video_kwargs)
+            w, h = stats["size"]
+            _echo(f"wrote {target}: {stats['frames']} frames, {stats['fps']:g} fps, {w}x{h}, flicker ratio "
+                  f"{stats['flicker_ratio']:.3f} (output {stats['flicker_out']:.2f} vs input "
+                  f"{stats['flicker_in']:.2f} grey levels per frame), audio {stats['audio']}, "
+                  f"{stats['frames_per_second']:.1f} frames/s")
+        if not images:
+            return
     torch.manual_seed(seed)
-    written, failed = translate_files(model, inputs, out, **kwargs)
+    written, failed = translate_files(model, images, out, **kwargs)
     _echo(f"wrote {len(written)} image(s) to {out}")
     if failed:
         lines = "; ".join(f"{p.name}: {msg}" for p, msg in failed[:5])
@@ -331,6 +377,34 @@ def upscale(
     if failed:
         lines = "; ".join(f"{p.name}: {msg}" for p, msg in failed[:5])
         raise DataError(f"{len(failed)} input(s) could not be read and were skipped ({lines}).")
+
+
+@app.command()
+def anonymize(
+    source: Path = typer.Argument(..., help="a photo (or a video) with faces"),
+    out: Path = typer.Option(..., "--out", "-o", help="output file (PNG keeps restoration exact; a video gets a "
+                                                      "video)"),
+    run: Optional[Path] = typer.Option(None, "--run", help="an anonymizer run directory or .safetensors weights "
+                                                           "(`condgen train anonymizer --data faces`)"),
+    passcode: Optional[str] = typer.Option(None, "--passcode", help="the passcode: as many 0/1 digits as the model "
+                                                                    "has bits (16 by default), or 0x + hex digits; "
+                                                                    "default: a new random one, printed"),
+    restore: bool = typer.Option(False, "--restore", help="undo an anonymization (needs its passcode)"),
+    boxes: Optional[Path] = typer.Option(None, "--boxes", help="--restore: the face boxes file (default: "
+                                                               "SOURCE.faces.json if it exists, else detect)"),
+    whole: bool = typer.Option(False, "--whole", help="the whole image is one face crop (no detection)"),
+    min_face: int = typer.Option(32, "--min-face", min=8, help="smallest face side to detect, in pixels"),
+    softness: float = typer.Option(0.2, min=0.0, max=1.0, help="feathered edge of the pasted face (fraction of "
+                                                                "its radius)"),
+    audio: str = typer.Option("copy", help="video: copy or drop the audio track"),
+    device: str = typer.Option("cpu", help="cpu, cuda, mps or auto"),
+) -> None:
+    """Replace every detected face by a passcode-conditioned different face (reversible with the same passcode);
+    for privacy — see docs/anonymize.md for what it protects and what it does not."""
+    from condgen.anonymize import anonymize_file
+
+    anonymize_file(source, out, run=run, passcode=passcode, restore=restore, boxes_file=boxes, whole=whole,
+                   min_face=min_face, softness=softness, audio=audio, device=device, echo=_echo)
 
 
 @app.command()

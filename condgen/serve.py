@@ -238,6 +238,43 @@ class TranslatorDemo:
         return out
 
 
+class AnonymizerDemo:
+    """Passcode-conditioned face anonymizers (models with ``anonymize`` and ``restore``): upload a photo, give a
+    passcode, anonymize its detected faces, or restore them (faces detected again: approximate where the detector
+    places the box differently; the CLI keeps the boxes for exact restoration)."""
+
+    kind = "anonymizer"
+
+    def __init__(self, model, limits: _Limits):
+        self.model, self.limits = model, limits
+
+    def run(self, image: Any, passcode: Any = "", restore: Any = False, whole: Any = False) -> tuple[Image.Image, str]:
+        """(output photo, status line) for an uploaded photo; an empty passcode draws a new one (shown)."""
+        from condgen.faces import detect_faces, transform_faces
+        from condgen.models.anonymizer import format_passcode, parse_passcode, random_passcode
+
+        bits = self.model.cfg.bits
+        text = str(passcode or "").strip()
+        if not text:
+            if restore:
+                raise ConfigError("restoring needs the passcode the faces were anonymized with.")
+            text = random_passcode(bits)
+        text = format_passcode(parse_passcode(text, bits))
+        img = np.asarray(self.limits.open(image, 3, "photo"))
+        with _LOCK:
+            if whole:
+                out = np.asarray(self.model.translate(Image.fromarray(img), text, restore=bool(restore)))
+                n = 1
+            else:
+                boxes = detect_faces(img)
+                out = transform_faces(self.model, img, text, boxes, restore=bool(restore))
+                n = len(boxes)
+        verb = "restored" if restore else "anonymized"
+        status = (f"{verb} {n} face(s) with passcode {text}" if n else
+                  "no face found: the photo is unchanged (try 'the whole image is one face' for a face crop)")
+        return Image.fromarray(out), status
+
+
 class SemanticDemo:
     """Semantic image synthesis (models with ``cfg.label_nc`` and ``translate(label_map, seed, style_image)``):
     upload a label map of class ids (or one coloured with the class palette), or paint one."""
@@ -369,6 +406,8 @@ def demo_for(model, limits: _Limits):
     """The demo for a model, chosen by its verbs and attributes; ModelError when it has none the demo knows."""
     if getattr(model.cfg, "label_nc", None) and hasattr(model, "translate"):
         return SemanticDemo(model, limits)
+    if hasattr(model, "anonymize") and hasattr(model, "restore"):
+        return AnonymizerDemo(model, limits)
     if any(hasattr(model, v) for v in ("translate", "upscale", "stylize")):
         return TranslatorDemo(model, limits)
     if hasattr(model, "sample_z") and hasattr(model, "generate"):
@@ -473,8 +512,8 @@ def build_app(runs: Sequence[Any], device: str = "cpu", max_pixels: int = DEFAUL
         for k, (title, demo) in enumerate(loaded):
             with gr.Tab(title):
                 # element ids are tab<k>-<name>, e.g. tab0-input, tab0-run, tab0-output
-                {"generator": _generator_tab, "translator": _translator_tab,
-                 "semantic": _semantic_tab}[demo.kind](gr, lambda name, k=k: f"tab{k}-{name}", demo, UploadImage,
+                {"generator": _generator_tab, "translator": _translator_tab, "semantic": _semantic_tab,
+                 "anonymizer": _anonymizer_tab}[demo.kind](gr, lambda name, k=k: f"tab{k}-{name}", demo, UploadImage,
                                                        PaintCanvas)
     app.condgen_demos = dict(loaded)
     return app
@@ -526,6 +565,24 @@ def _translator_tab(gr, eid, demo: TranslatorDemo, UploadImage, PaintCanvas) -> 
         out = gr.Image(label="output", type="pil", format="png", interactive=False,
                        buttons=["download", "fullscreen"], elem_id=eid("output"))
     go.click(user_errors(demo.run), [image, direction, seed, style_image], out)
+
+
+def _anonymizer_tab(gr, eid, demo: AnonymizerDemo, UploadImage, PaintCanvas) -> None:
+    gr.Markdown("For privacy: each detected face is replaced by a different face chosen by the passcode; the same "
+                "passcode restores it. Not encryption: anyone with this model can try every passcode.")
+    with gr.Row():
+        with gr.Column():
+            image = UploadImage(label="photo", sources=["upload", "clipboard"], elem_id=eid("input"))
+            passcode = gr.Textbox("", label=f"passcode ({demo.model.cfg.bits} binary digits; empty: a new one)",
+                                  elem_id=eid("passcode"))
+            restore = gr.Checkbox(False, label="restore (undo an anonymization)")
+            whole = gr.Checkbox(False, label="the whole image is one face crop")
+            go = gr.Button("Anonymize / restore", variant="primary", elem_id=eid("run"))
+        with gr.Column():
+            out = gr.Image(label="output", type="pil", format="png", interactive=False,
+                           buttons=["download", "fullscreen"], elem_id=eid("output"))
+            status = gr.Textbox("", label="status", interactive=False, elem_id=eid("status"))
+    go.click(user_errors(demo.run), [image, passcode, restore, whole], [out, status])
 
 
 def _semantic_tab(gr, eid, demo: SemanticDemo, UploadImage, PaintCanvas) -> None:

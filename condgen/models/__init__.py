@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 
 from condgen.errors import ModelError
+from condgen.models.anonymizer import Anonymizer
 from condgen.models.base import GenerativeModel
 from condgen.models.cgan import CGAN
 from condgen.models.cyclegan import CycleGAN
@@ -34,6 +35,7 @@ MODELS: dict[str, type[GenerativeModel]] = {
     "oasis": OASIS,
     "sean": SEAN,
     "style": StyleTransfer,
+    "anonymizer": Anonymizer,
 }
 
 
