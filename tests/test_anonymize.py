@@ -348,3 +348,20 @@ def test_translate_command_points_to_anonymize(anon_run, tmp_path, capsys):
     src = _photo(tmp_path)
     code, _, err = run_cli(capsys, "translate", anon_run, src, "--out", tmp_path / "o")
     assert code != 0 and "needs passcode" in err and "condgen anonymize" in err and "Traceback" not in err
+
+
+def test_exports_to_onnx_with_the_code_as_an_input(anon_run, tmp_path, capsys):
+    code, text, err = run_cli(capsys, "export", anon_run, "--format", "onnx", "--out", tmp_path / "anon.onnx")
+    assert code == 0, err
+    import onnxruntime as ort
+
+    import condgen
+
+    model = condgen.load(anon_run)
+    sess = ort.InferenceSession(str(tmp_path / "anon.onnx"), providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    assert names == ["face", "code"]
+    x = torch.rand(3, 1, 16, 16) * 2 - 1
+    c = model.code(PASS, restore=True).expand(3, -1)
+    got = sess.run(None, {"face": x.numpy(), "code": c.numpy()})[0]
+    assert np.abs(got - model.generate(x, c).numpy()).max() < 1e-4

@@ -256,6 +256,19 @@ class Anonymizer(GenerativeModel):
             y = F.interpolate(y, size=(h, w), mode="bicubic", align_corners=False).clamp(-1, 1)
         return y
 
+    def export_spec(self, size: int | None = None, direction: str = "AtoB"):
+        """T(face, code): inputs ``face`` (N x C x H x W in [-1, 1], H and W multiples of 4; trained at
+        image_size) and ``code`` (N x bits: 2 * passcode - 1 to anonymize, its negation to restore)."""
+        from condgen.export import image_spec
+
+        G = self.net("G").eval()
+        code = 2 * self._random_bits(1, torch.Generator().manual_seed(0)) - 1
+        spec = image_spec(lambda x, c: G(x, c), {"G": G}, self.cfg.channels, size or self.cfg.image_size, 4,
+                          name="face", extra=(("code", code),))
+        spec.note = (f"inputs: face N x {self.cfg.channels} x H x W in [-1, 1] (trained at {self.cfg.image_size} px), "
+                     f"code N x {self.cfg.bits} = 2 * passcode bits - 1 (restore: its negation)")
+        return spec
+
     def anonymize(self, image, passcode: Any):
         """``translate(image, passcode)``."""
         return self.translate(image, passcode)

@@ -71,7 +71,8 @@ class PasscodeGenerator(nn.Module):
             h = block(h, code)
         d = self.decoder(h)
         if self.residual:  # an edit of x in tanh space: starts near the identity, so restoration starts near exact
-            return torch.tanh(torch.atanh(x.clamp(-0.999, 0.999)) + d)
+            x = x.clamp(-0.999, 0.999)
+            return torch.tanh(0.5 * torch.log((1 + x) / (1 - x)) + d)  # atanh, spelled out for ONNX export
         return torch.tanh(d)
 
 
