@@ -56,6 +56,8 @@ class AnonymizerConfig:
     lambda_adv: float = option(1.0, min=0.0, help="realism of anonymized faces and of wrong restorations")
     lambda_rec: float = option(10.0, min=0.0, help="L1 restoration with the right passcode")
     lambda_id: float = option(1.0, min=0.0, help="identity margins (anonymized, wrong restoration, two passcodes)")
+    id_margin: float = option(0.6, min=0.0, help="the identity margins as a fraction of the distance between two "
+                                                 "people of the batch (who also differ in pose and lighting)")
     lambda_low: float = option(2.0, min=0.0, help="L1 of the 1/low_pool low-pass image: keeps pose and lighting")
     low_pool: int = option(4, min=1, help="average-pool factor of the low-pass term")
     flip: bool = option(True, help="random horizontal flips of training faces")
@@ -175,7 +177,8 @@ class Anonymizer(GenerativeModel):
             adv = losses.g_loss(cfg.gan_loss, D(torch.cat([anon, wrong_restored])))
             rec = F.l1_loss(restored.float(), x.float())
             feats = self.features
-            margin = feats.distance(x, x.roll(1, 0)).detach().mean() if n > 1 else torch.tensor(0.5)
+            other = feats.distance(x, x.roll(1, 0)).detach().mean() if n > 1 else torch.tensor(0.8)
+            margin = cfg.id_margin * other
             differ = (p != p2).any(1).float()
             ident = (F.relu(1 - feats.distance(anon, x) / margin).mean()
                      + F.relu(1 - feats.distance(wrong_restored, x) / margin).mean()
