@@ -154,7 +154,7 @@ def format_results(r: dict[str, Any]) -> str:
     if r.get("kind") == "targets":
         skip = {"step", "kind", "reference", "n", "ema"}
         scores = "   ".join(f"{k} {v:.4f}" for k, v in r.items() if k not in skip and isinstance(v, float))
-        return (f"step {r['step']}: {r['n']} held-out pairs ({r['reference']}){' (EMA generator)' if r['ema'] else ''}"
+        return (f"step {r['step']}: {r['n']} held-out items ({r['reference']}){' (EMA generator)' if r['ema'] else ''}"
                 f"\n  {scores}")
     lines = [f"step {r['step']}: {r['n_fake']} generated vs {r['n_real']} real ({r['reference']}), "
              f"features: {r['features']}{' (EMA generator)' if r['ema'] else ''}",

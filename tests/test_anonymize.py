@@ -365,3 +365,12 @@ def test_exports_to_onnx_with_the_code_as_an_input(anon_run, tmp_path, capsys):
     c = model.code(PASS, restore=True).expand(3, -1)
     got = sess.run(None, {"face": x.numpy(), "code": c.numpy()})[0]
     assert np.abs(got - model.generate(x, c).numpy()).max() < 1e-4
+
+
+def test_evaluate_reports_restoration_on_held_out_faces(anon_run, capsys):
+    code, text, err = run_cli(capsys, "evaluate", anon_run)
+    assert code == 0, err
+    assert "20 held-out items (faces:test)" in text
+    right = float(text.split("restore_L1_right ")[1].split()[0])
+    wrong = float(text.split("restore_L1_wrong ")[1].split()[0])
+    assert right < wrong

@@ -310,7 +310,7 @@ class Anonymizer(GenerativeModel):
         distance) relative to another person (the next face of the batch)."""
         gen = torch.Generator().manual_seed(0)
         sums: dict[str, float] = {}
-        n, grid = 0, None
+        n, n_other, grid, prev = 0, 0, None, None
         for batch in batches:
             x = batch["image"].float()
             k = x.shape[0]
@@ -326,10 +326,20 @@ class Anonymizer(GenerativeModel):
                     "restore_L1_one_bit_off": (one - x).abs().mean((1, 2, 3)),
                     "anon_L1": (anon - x).abs().mean((1, 2, 3)),
                     "anon_feature_dist": dist(anon, x),
-                    "other_person_feature_dist": dist(x.roll(1, 0), x) if k > 1 else torch.full((k,), float("nan"))}
+                    }
             for key, v in vals.items():
                 sums[key] = sums.get(key, 0.0) + float(v.sum())
+            # another person: the previous face (of this batch, or the last one of the previous batch)
+            others = torch.cat([prev, x]) if prev is not None else x
+            if others.shape[0] > 1:
+                d = dist(others[:-1], others[1:])
+                sums["other_person_feature_dist"] = sums.get("other_person_feature_dist", 0.0) + float(d.sum())
+                n_other += d.shape[0]
             n += k
+            prev = x[-1:]
             if grid is None:
                 grid = torch.stack([x, anon, restored, wrong, anon2], 1).flatten(0, 1)[:5 * GRID_FACES].cpu()
-        return {key: v / max(n, 1) for key, v in sums.items()}, grid
+        out = {key: v / max(n, 1) for key, v in sums.items() if key != "other_person_feature_dist"}
+        if n_other:
+            out["other_person_feature_dist"] = sums["other_person_feature_dist"] / n_other
+        return out, grid
