@@ -55,11 +55,11 @@ class AnonymizerConfig:
     gan_loss: str = option("lsgan", choices=losses.ADVERSARIAL)
     lambda_adv: float = option(1.0, min=0.0, help="realism of anonymized faces and of wrong restorations")
     lambda_rec: float = option(10.0, min=0.0, help="L1 restoration with the right passcode")
-    lambda_id: float = option(1.0, min=0.0, help="identity margins (anonymized, wrong restoration, two passcodes)")
+    lambda_id: float = option(2.0, min=0.0, help="identity margins (anonymized, wrong restoration, two passcodes)")
     id_margin: float = option(0.6, min=0.0, help="the identity margins as a fraction of the distance between two "
                                                  "people of the batch (who also differ in pose and lighting)")
-    lambda_low: float = option(2.0, min=0.0, help="L1 of the 1/low_pool low-pass image: keeps pose and lighting")
-    low_pool: int = option(4, min=1, help="average-pool factor of the low-pass term")
+    lambda_low: float = option(1.0, min=0.0, help="L1 of the 1/low_pool low-pass image: keeps pose and lighting")
+    low_pool: int = option(8, min=1, help="average-pool factor of the low-pass term")
     flip: bool = option(True, help="random horizontal flips of training faces")
     channel: bool = option(True, help="restore from the anonymized face after what a photo does to it: resized up "
                                       "(x1..x4, bicubic) and back down, and 8-bit rounding (robust restoration)")
