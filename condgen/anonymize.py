@@ -89,8 +89,11 @@ def _faces_in(img: np.ndarray, known: list[list[Box]] | None, index: int, whole:
 def _image(model, source, out, passcode, restore, known, whole, min_face, softness, verb, echo) -> dict:
     from PIL import Image
 
-    from condgen.data.images import open_image
+    from condgen.data.images import EXTENSIONS_TEXT, IMG_EXTENSIONS, open_image
 
+    if out.suffix.lower() not in IMG_EXTENSIONS:
+        raise ConfigError(f"the input is an image: the output {out} needs an image extension ({EXTENSIONS_TEXT}; "
+                          f"png keeps restoration exact).")
     if known is not None and len(known) != 1:
         raise DataError(f"the boxes file holds {len(known)} frames; an image needs the boxes of one.")
     img = np.asarray(open_image(source, 3))
@@ -123,9 +126,12 @@ def _video(model, source, out, passcode, restore, known, whole, min_face, softne
         raise ConfigError(f"--audio must be one of {', '.join(AUDIO_MODES)}, got {audio!r}.")
     if not is_video_file(out):
         raise ConfigError(f"the input is a video: the output {out} needs a video extension (e.g. .mp4).")
-    fd, name = tempfile.mkstemp(prefix=f".{out.stem}.video-", suffix=out.suffix, dir=out.parent)
-    os.close(fd)
-    tmp = Path(name)
+    def temp(tag: str) -> Path:
+        fd, name = tempfile.mkstemp(prefix=f".{out.stem}.{tag}-", suffix=out.suffix, dir=out.parent)
+        os.close(fd)
+        return Path(name)
+
+    tmp, muxed = temp("video"), temp("audio")  # renamed onto OUT only when complete
     all_boxes: list[list[Box]] = []
     try:
         with open_video(source) as reader, VideoWriter(tmp, reader.fps_fraction) as writer:
@@ -135,11 +141,13 @@ def _video(model, source, out, passcode, restore, known, whole, min_face, softne
                 writer.write(_apply(model, frame, passcode, faces, restore, whole, softness) if faces else frame)
             has_audio = reader.has_audio
         if audio == "copy" and has_audio:
-            mux_audio(tmp, source, out)
+            mux_audio(tmp, source, muxed)
+            os.replace(muxed, out)
         else:
             os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
+        muxed.unlink(missing_ok=True)
     n_faces = sum(len(f) for f in all_boxes)
     with_faces = sum(1 for f in all_boxes if f)
     if not restore and not whole:

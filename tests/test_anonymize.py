@@ -8,13 +8,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from cli_helpers import run_cli
 from PIL import Image
 
 from condgen.errors import CondgenError, ConfigError
 from condgen.faces import Box, boxes_path, detect_faces, feather_mask, transform_faces
 from condgen.metrics.identity import chi2_distance, lbp_descriptor, reidentification_rate
 from condgen.models.anonymizer import Anonymizer, AnonymizerConfig, format_passcode, parse_passcode, random_passcode
-from tests.cli_helpers import run_cli
 
 TINY = dict(image_size=16, ngf=8, ndf=8, n_blocks=2)
 
@@ -272,6 +272,8 @@ def test_cli_bad_input_messages(anon_run, tmp_path, capsys):
     assert code != 0 and "needs the --passcode" in err
     code, _, err = run_cli(capsys, "anonymize", src, "--passcode", PASS, "--out", out)
     assert code != 0 and "--run" in err and "condgen train anonymizer" in err
+    code, _, err = run_cli(capsys, "anonymize", src, "--run", anon_run, "--passcode", PASS, "--out", tmp_path / "o.txt")
+    assert code != 0 and "needs an image extension" in err and not (tmp_path / "o.txt").exists()
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
     code, _, err = run_cli(capsys, "anonymize", bad, "--run", anon_run, "--passcode", PASS, "--out", out)
@@ -311,6 +313,7 @@ def test_cli_anonymizes_a_video_frame_by_frame(anon_run, tmp_path, capsys, one_t
     assert len(got) == 6
     xs = [f[0]["x"] for f in frames if f]
     assert xs[-1] < xs[0]  # the box follows the face (which moves left in the crop window)
+    assert not list(tmp_path.glob(".anon.*"))  # no temporaries left
 
 
 def test_cli_unreadable_video_is_named(anon_run, tmp_path, capsys):

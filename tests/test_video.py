@@ -7,6 +7,7 @@ import re
 import subprocess
 from fractions import Fraction
 
+import imageio.v2 as iio  # in the test extra (with imageio-ffmpeg and OpenCV): missing means fail, not skip
 import numpy as np
 import pytest
 import torch
@@ -25,8 +26,6 @@ from condgen.video import (
     open_video,
     translate_video,
 )
-
-iio = pytest.importorskip("imageio.v2")
 
 
 @pytest.fixture(autouse=True)
