@@ -30,7 +30,14 @@ from condgen import losses
 from condgen.config import option
 from condgen.errors import ConfigError
 from condgen.models.base import GenerativeModel, adam
-from condgen.nn.anonymizer import PasscodeGenerator, PatchCritic, RandomFeatures
+from condgen.nn.anonymizer import (
+    IdentityEncoder,
+    PasscodeGenerator,
+    PatchCritic,
+    RandomFeatures,
+    augment_views,
+    contrastive_loss,
+)
 from condgen.nn.init import init_normal_02
 
 GRID_FACES = 8
@@ -56,6 +63,9 @@ class AnonymizerConfig:
     lambda_adv: float = option(1.0, min=0.0, help="realism of anonymized faces and of wrong restorations")
     lambda_rec: float = option(10.0, min=0.0, help="L1 restoration with the right passcode")
     lambda_id: float = option(2.0, min=0.0, help="identity margins (anonymized, wrong restoration, two passcodes)")
+    identity: str = option("random", choices=("random", "learned"),
+                           help="space of the identity margins: fixed random conv features, or an encoder trained "
+                                "alongside by instance discrimination (invariant to its augmentations)")
     id_margin: float = option(0.6, min=0.0, help="the identity margins as a fraction of the distance between two "
                                                  "people of the batch (who also differ in pose and lighting)")
     lambda_low: float = option(1.0, min=0.0, help="L1 of the 1/low_pool low-pass image: keeps pose and lighting")
@@ -122,6 +132,8 @@ class Anonymizer(GenerativeModel):
         super().__init__(cfg)
         self.nets = {"G": PasscodeGenerator(cfg.channels, cfg.bits, cfg.ngf, cfg.n_blocks, cfg.norm, cfg.residual),
                      "D": PatchCritic(cfg.channels, cfg.ndf)}
+        if cfg.identity == "learned":
+            self.nets["E"] = IdentityEncoder(cfg.channels)
         for net in self.nets.values():
             init_normal_02(net)
         betas = (cfg.beta1, cfg.beta2)
@@ -169,14 +181,20 @@ class Anonymizer(GenerativeModel):
         wrong_restored = G(seen, -cw)
         anon2 = G(x, c2)
 
+        out_e: dict[str, torch.Tensor] = {}
+        if "E" in self.nets:  # the identity encoder learns on real faces only
+            loss_e = contrastive_loss(self.nets["E"](augment_views(x)), self.nets["E"](augment_views(x)))
+            self.optimize("E", loss_e)
+            out_e["loss/E"] = loss_e.detach()
+
         fakes = torch.cat([anon, wrong_restored]).detach()
         loss_d = 0.5 * losses.d_loss(cfg.gan_loss, D(x), D(fakes))
         self.optimize("D", loss_d)
 
-        with self.frozen("D"):
+        with self.frozen(*[k for k in ("D", "E") if k in self.nets]):
             adv = losses.g_loss(cfg.gan_loss, D(torch.cat([anon, wrong_restored])))
             rec = F.l1_loss(restored.float(), x.float())
-            feats = self.features
+            feats = self.nets["E"] if "E" in self.nets else self.features
             other = feats.distance(x, x.roll(1, 0)).detach().mean() if n > 1 else torch.tensor(0.8)
             margin = cfg.id_margin * other
             differ = (p != p2).any(1).float()
@@ -187,7 +205,7 @@ class Anonymizer(GenerativeModel):
             loss_g = cfg.lambda_adv * adv + cfg.lambda_rec * rec + cfg.lambda_id * ident + cfg.lambda_low * low
             self.optimize("G", loss_g)
         return {"loss/D": loss_d.detach(), "loss/G_adv": adv.detach(), "loss/G_rec": rec.detach(),
-                "loss/G_id": ident.detach(), "loss/G_low": low.detach()}
+                "loss/G_id": ident.detach(), "loss/G_low": low.detach(), **out_e}
 
     def _channel(self, face: torch.Tensor) -> torch.Tensor:
         """What pasting into a photo does to an anonymized face before it is restored: resized to a random size

@@ -128,3 +128,56 @@ class RandomFeatures(nn.Module):
         """Per-sample mean absolute feature difference, averaged over the three depths (N values)."""
         fa, fb = self(a), self(b)
         return sum((x - y).abs().mean(dim=(1, 2, 3)) for x, y in zip(fa, fb)) / len(fa)
+
+
+class IdentityEncoder(nn.Module):
+    """A small CNN mapping a face to a unit-length embedding, trained alongside the anonymizer by instance
+    discrimination (two augmented views of a face must match each other and no other face of the batch). The
+    augmentations (shifts, flips, brightness, contrast, blur, noise) are what it learns to ignore, so texture noise
+    cannot fake a change of identity in its space."""
+
+    def __init__(self, channels: int = 1, width: int = 32, dim: int = 64):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, width, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.GroupNorm(1, 2 * width), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(2 * width, 4 * width, 4, 2, 1), nn.GroupNorm(1, 4 * width), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(4 * width, 4 * width, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True),
+            nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(16 * width, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.net(x).float(), dim=1)
+
+    def distance(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Per-sample cosine distance 1 - cos(E(a), E(b)) (N values in [0, 2])."""
+        return 1 - (self(a) * self(b)).sum(1)
+
+
+def augment_views(x: torch.Tensor) -> torch.Tensor:
+    """A random view of each face: shift by up to 2 px, flip, brightness and contrast, blur or noise."""
+    n = x.shape[0]
+    dev = x.device
+    pad = F.pad(x, (2, 2, 2, 2), mode="replicate")
+    dy, dx = torch.randint(0, 5, (2,)).tolist()
+    v = pad[..., dy:dy + x.shape[-2], dx:dx + x.shape[-1]]
+    flip = torch.rand(n, device=dev) < 0.5
+    v = torch.where(flip[:, None, None, None], v.flip(-1), v)
+    mean = v.mean((1, 2, 3), keepdim=True)
+    contrast = torch.empty(n, 1, 1, 1, device=dev).uniform_(0.7, 1.3)
+    bright = torch.empty(n, 1, 1, 1, device=dev).uniform_(-0.2, 0.2)
+    v = (v - mean) * contrast + mean + bright
+    blur = F.avg_pool2d(F.pad(v, (1, 1, 1, 1), mode="replicate"), 3, 1)
+    pick = torch.rand(n, 1, 1, 1, device=dev)
+    v = torch.where(pick < 0.3, blur, v)
+    v = torch.where(pick > 0.7, v + 0.08 * torch.randn_like(v), v)
+    return v.clamp(-1, 1)
+
+
+def contrastive_loss(e1: torch.Tensor, e2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
+    """NT-Xent over 2N unit embeddings: each view's positive is the other view of the same face."""
+    z = torch.cat([e1, e2])
+    n = e1.shape[0]
+    sim = z @ z.t() / temperature
+    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return F.cross_entropy(sim, target)
