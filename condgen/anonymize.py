@@ -35,7 +35,6 @@ def anonymize_file(source: Path, out: Path, run: Path | None = None, passcode: s
                    softness: float = 0.2, audio: str = "copy", device: str = "cpu",
                    echo: Callable[[str], Any] = print) -> dict:
     """Anonymize (or restore) the faces of the image or video ``source`` into ``out``; returns a summary dict."""
-    from condgen.models.anonymizer import format_passcode, parse_passcode, random_passcode
     from condgen.video import is_video_file
 
     source, out = Path(source), Path(out)
@@ -44,13 +43,10 @@ def anonymize_file(source: Path, out: Path, run: Path | None = None, passcode: s
     if out.exists() and out.resolve() == source.resolve():
         raise ConfigError(f"the output {out} is the input; choose another output path.")
     model = load_anonymizer(run, device)
-    bits = model.cfg.bits
-    if passcode is None:
-        if restore:
-            raise ConfigError("--restore needs the --passcode the faces were anonymized with.")
-        passcode = random_passcode(bits)
+    passcode, drawn = resolve_passcode(passcode, model.cfg.bits, restore,  # checks the length before any work
+                                       "--restore needs the --passcode the faces were anonymized with.")
+    if drawn:
         echo(f"passcode: {passcode}  (keep it: it is the only way to restore these faces)")
-    passcode = format_passcode(parse_passcode(passcode, bits))  # checks the length before any work
     known: list[list[Box]] | None = None
     if restore and not whole:
         sidecar = boxes_file or boxes_path(source)
@@ -68,8 +64,21 @@ def anonymize_file(source: Path, out: Path, run: Path | None = None, passcode: s
     return _image(model, source, out, passcode, restore, known, whole, min_face, softness, verb, echo)
 
 
-def _apply(model, img: np.ndarray, passcode: str, faces: list[Box], restore: bool, whole: bool,
-           softness: float) -> np.ndarray:
+def resolve_passcode(passcode: str | None, bits: int, restore: bool, missing: str) -> tuple[str, bool]:
+    """(the passcode as 0/1 digits, whether it was drawn now): an empty one is drawn from the secure random
+    source when anonymizing; restoring without one raises ConfigError(``missing``)."""
+    from condgen.models.anonymizer import format_passcode, parse_passcode, random_passcode
+
+    text = str(passcode or "").strip()
+    if not text:
+        if restore:
+            raise ConfigError(missing)
+        return random_passcode(bits), True
+    return format_passcode(parse_passcode(text, bits)), False
+
+
+def anonymize_frame(model, img: np.ndarray, passcode: str, faces: list[Box], restore: bool = False,
+                    whole: bool = False, softness: float = 0.2) -> np.ndarray:
     """The frame with its faces transformed; ``whole``: the frame is one face crop, replaced entirely (no blend)."""
     from PIL import Image
 
@@ -105,7 +114,7 @@ def _image(model, source, out, passcode, restore, known, whole, min_face, softne
         echo(f"no face found in {source}; wrote it unchanged to {out} (try --min-face smaller, or --whole for a "
              f"face crop).")
         return {"faces": 0, "output": str(out)}
-    result = _apply(model, img, passcode, faces, restore, whole, softness)
+    result = anonymize_frame(model, img, passcode, faces, restore, whole, softness)
     Image.fromarray(result).save(out)
     if not restore and not whole:
         save_boxes(boxes_path(out), faces, model.cfg.bits)
@@ -126,6 +135,7 @@ def _video(model, source, out, passcode, restore, known, whole, min_face, softne
         raise ConfigError(f"--audio must be one of {', '.join(AUDIO_MODES)}, got {audio!r}.")
     if not is_video_file(out):
         raise ConfigError(f"the input is a video: the output {out} needs a video extension (e.g. .mp4).")
+
     def temp(tag: str) -> Path:
         fd, name = tempfile.mkstemp(prefix=f".{out.stem}.{tag}-", suffix=out.suffix, dir=out.parent)
         os.close(fd)
@@ -138,7 +148,9 @@ def _video(model, source, out, passcode, restore, known, whole, min_face, softne
             for i, frame in enumerate(tqdm(reader, total=reader.frames, desc=verb, unit="frame")):
                 faces = _faces_in(frame, known, i, whole, min_face)
                 all_boxes.append(faces)
-                writer.write(_apply(model, frame, passcode, faces, restore, whole, softness) if faces else frame)
+                if faces:
+                    frame = anonymize_frame(model, frame, passcode, faces, restore, whole, softness)
+                writer.write(frame)
             has_audio = reader.has_audio
         if audio == "copy" and has_audio:
             mux_audio(tmp, source, muxed)

@@ -250,25 +250,16 @@ class AnonymizerDemo:
 
     def run(self, image: Any, passcode: Any = "", restore: Any = False, whole: Any = False) -> tuple[Image.Image, str]:
         """(output photo, status line) for an uploaded photo; an empty passcode draws a new one (shown)."""
-        from condgen.faces import detect_faces, transform_faces
-        from condgen.models.anonymizer import format_passcode, parse_passcode, random_passcode
+        from condgen.anonymize import anonymize_frame, resolve_passcode
+        from condgen.faces import detect_faces
 
-        bits = self.model.cfg.bits
-        text = str(passcode or "").strip()
-        if not text:
-            if restore:
-                raise ConfigError("restoring needs the passcode the faces were anonymized with.")
-            text = random_passcode(bits)
-        text = format_passcode(parse_passcode(text, bits))
+        text, _ = resolve_passcode(passcode, self.model.cfg.bits, bool(restore),
+                                   "restoring needs the passcode the faces were anonymized with.")
         img = np.asarray(self.limits.open(image, 3, "photo"))
         with _LOCK:
-            if whole:
-                out = np.asarray(self.model.translate(Image.fromarray(img), text, restore=bool(restore)))
-                n = 1
-            else:
-                boxes = detect_faces(img)
-                out = transform_faces(self.model, img, text, boxes, restore=bool(restore))
-                n = len(boxes)
+            boxes = [] if whole else detect_faces(img)
+            out = anonymize_frame(self.model, img, text, boxes, bool(restore), bool(whole))
+            n = 1 if whole else len(boxes)
         verb = "restored" if restore else "anonymized"
         status = (f"{verb} {n} face(s) with passcode {text}" if n else
                   "no face found: the photo is unchanged (try 'the whole image is one face' for a face crop)")
