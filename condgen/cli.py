@@ -17,6 +17,20 @@ data_app = typer.Typer(no_args_is_help=True, help="Built-in offline datasets: li
 app.add_typer(data_app, name="data")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        import condgen
+
+        typer.echo(f"condgen {condgen.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                       help="print condgen's version and exit")) -> None:
+    """condgen: conditional generative models (GAN, DCGAN, cGAN, ...) on PyTorch."""
+
+
 def _echo(msg: str) -> None:
     typer.echo(msg)
 
@@ -74,6 +88,7 @@ def train(
 ) -> None:
     """Train MODEL on DATA; writes checkpoints, samples, metrics.jsonl, TensorBoard events and report.html."""
     from condgen.train import train as run_training
+    from condgen.train.distributed import is_main_process
     from condgen.train.trainer import load_run_config
 
     flags = dict(steps=steps, device=device, precision=precision, progress=False if no_progress else None,
@@ -91,6 +106,7 @@ def train(
         if model_flags:
             layer_flags["model"] = model_flags
         cfg = build_config(model, saved, load_yaml_opt(config), layer_flags, parse_overrides(overrides))
+        _announce_resume(resume, cfg)
         result = run_training(cfg, resume, resume=True)
     else:
         if model is None and config is None:
@@ -101,11 +117,35 @@ def train(
         if not cfg.data.path:
             raise ConfigError("no training data: pass --data FOLDER or a built-in name (see `condgen data list`).")
         if out is None:
-            out = Path("runs") / f"{model}-{Path(cfg.data.path).name}"
+            from condgen.data.builtin import BUILTIN_DATA_PREFIX
+
+            out = Path("runs") / f"{model}-{Path(cfg.data.path.removeprefix(BUILTIN_DATA_PREFIX)).name}"
         result = run_training(cfg, out)
+    if not is_main_process():
+        return  # one report per run, from rank 0
     state = "stopped early" if result.stopped_early else "finished"
     _echo(f"{state} at step {result.step}: run in {result.run_dir}\n"
           f"  samples: {result.run_dir / 'samples'}\n  report:  {result.run_dir / 'report.html'}")
+
+
+def _announce_resume(run: Path, cfg) -> None:
+    """Say where ``--resume RUN`` continues from (or that it is already at its target: the trainer then changes
+    nothing); a ConfigError when the target is below the run's step."""
+    from condgen.train.checkpoint import CheckpointManager
+    from condgen.train.distributed import is_main_process
+
+    done = max(CheckpointManager(run).steps(), default=0)
+    target = cfg.train.steps
+    if target and target < done:
+        raise ConfigError(f"{run} is already at step {done}; --steps {target} is below it (train.steps counts from "
+                          f"the run's start). Pass --steps above {done} to train further.")
+    if not is_main_process():
+        return
+    if target and target == done:
+        _echo(f"{run} is already at step {done} of {target}: nothing to train. Pass --steps above {done} to "
+              "continue it.")
+    else:
+        _echo(f"resuming {run} from step {done} (of {target or f'{cfg.train.epochs} epochs'})")
 
 
 def _style_spec(style: str) -> str:
@@ -559,7 +599,8 @@ def import_weights(
 @app.command()
 def export(
     run: Path = typer.Argument(..., help="a run directory"),
-    format: str = typer.Option("onnx", "--format", "-f", help="onnx, torchscript, or safetensors (weights only)"),
+    format: str = typer.Option("onnx", "--format", "-f",
+                               help="onnx, pt2 (torch.export), torchscript, or safetensors (weights only)"),
     out: Path = typer.Option(..., "--out", "-o", help="file to write"),
     size: Optional[int] = typer.Option(None, help="example spatial size of image inputs (default: 256; SR: 64)"),
     direction: str = typer.Option("AtoB", help="two-way models: the direction to export"),
@@ -608,8 +649,8 @@ def serve(
     max_upload_mb: float = typer.Option(20.0, "--max-upload-mb", min=0.001, help="largest upload in MB"),
     max_pixels: int = typer.Option(16_000_000, "--max-pixels", min=1, help="largest uploaded image in pixels"),
 ) -> None:
-    """Web demo (Gradio; pip install 'condgen[demo]'): one tab per run to sample, translate, upscale, stylise or
-    synthesise from a label map in the browser."""
+    """Web demo (Gradio; pip install -e ".\\[demo]" from condgen's source folder): one tab per run to sample,
+    translate, upscale, stylise or synthesise from a label map in the browser."""
     from condgen.serve import serve as run_server
 
     run_server(runs, host=host, port=port, device=device, max_pixels=max_pixels, max_upload_mb=max_upload_mb)
@@ -664,8 +705,20 @@ def quickstart(out: Path = typer.Option(Path("runs/quickstart"), "--out", "-o"),
           f"next: condgen sample {out} --interpolate 0,1,2   |   condgen evaluate {out}")
 
 
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """condgen's own warnings as one line, ``warning: ...`` (no source line): they are messages to the user."""
+    if category.__module__.split(".")[0] == "condgen":
+        return f"warning: {message}\n"
+    return _default_formatwarning(message, category, filename, lineno, line)
+
+
 def main() -> None:
     """Entry point: run the app, printing CondgenErrors as one paragraph without a traceback."""
+    import warnings
+
+    global _default_formatwarning
+    if warnings.formatwarning is not _format_warning:
+        _default_formatwarning, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
         app(standalone_mode=False)
     except CondgenError as e:

@@ -74,6 +74,8 @@ class TrainConfig:
     precision: str = option("auto", choices=("auto", "fp32", "bf16", "fp16"),
                             help="autocast dtype; auto = bf16 on CPUs with native bf16 and on bf16 GPUs")
     channels_last: str = option("auto", choices=("auto", "true", "false"))
+    threads: int = option(0, min=0, max=4096, help="CPU threads for torch's intra-op parallelism (per process); 0 "
+                                                  "= torch's default (the machine's cores); set it on a shared machine")
     ema_decay: float = option(0.0, min=0.0, max=1.0, help="EMA of the generator; 0 disables")
     nan_policy: str = option("stop", choices=("stop", "skip"),
                              help="a NaN/Inf loss: stop (keeping the last good checkpoint), or skip that network's "

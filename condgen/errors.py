@@ -35,3 +35,14 @@ class WeightsNotFoundError(CondgenError):
 
 class MissingDependencyError(CondgenError):
     """An optional package a feature needs is not installed (the message says what to pip install)."""
+
+    @classmethod
+    def extra(cls, what: str, extra: str, packages: str) -> MissingDependencyError:
+        """The error for ``what`` needing condgen's optional ``extra`` (``packages`` by name, for pip)."""
+        return cls(f"{what} needs {packages}: pip install {install_hint(extra)} in condgen's source folder, or "
+                   f"pip install {packages}.")
+
+
+def install_hint(extra: str) -> str:
+    """How to install condgen's optional ``extra``, quoted for a shell (condgen is installed from source)."""
+    return f"-e \".[{extra}]\""

@@ -6,7 +6,6 @@ and the report."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,7 @@ def evaluate_run(run: str | Path, n: int = 2000, features: str = "auto", weights
         checkpoint = run / "checkpoints" / str(checkpoint)
     model = condgen.load(run, checkpoint=checkpoint, ema=ema)
     if has_targets(model):
-        return _record(run, evaluate_with_targets(model, run))
+        return _record(run, evaluate_with_targets(model, run), model.run_config.train.tensorboard)
     if not hasattr(model, "sample_z"):
         raise ConfigError(f"condgen evaluate measures generators (FID/KID: gan, dcgan, cgan) and models with "
                           f"targets (pix2pix, srresnet, srgan: L1/PSNR/SSIM on the test split); "
@@ -85,7 +84,7 @@ def evaluate_run(run: str | Path, n: int = 2000, features: str = "auto", weights
         else:
             clf = load_digit_classifier()
             results["class_accuracy"] = class_accuracy(torch.cat(fakes), torch.cat(labels), clf)
-    return _record(run, results)
+    return _record(run, results, cfg.train.tensorboard)
 
 
 def has_targets(model) -> bool:
@@ -133,16 +132,17 @@ def evaluate_with_targets(model, run: Path) -> dict[str, Any]:
             "n": n, "ema": bool(model.ema), **{k: v / max(n, 1) for k, v in sums.items()}, "per_image": per_image}
 
 
-def _record(run: Path, results: dict[str, Any]) -> dict[str, Any]:
+def _record(run: Path, results: dict[str, Any], tensorboard: bool = True) -> dict[str, Any]:
     """Append results to RUN/eval.json and metrics.jsonl and refresh the report."""
     out = run / "eval.json"
     history = json.loads(out.read_text()) if out.is_file() else []
     history.append(results)
     out.write_text(json.dumps(history, indent=2))
-    with open(run / "metrics.jsonl", "a") as f:
-        line = {"step": results["step"], "time": time.time(), "kind": "eval",
-                **{k: v for k, v in results.items() if isinstance(v, (int, float)) and k != "step"}}
-        f.write(json.dumps(line) + "\n")
+    from condgen.train.logging import RunLogger
+
+    scores = {k: v for k, v in results.items() if isinstance(v, (int, float)) and k not in ("step", "time", "kind")}
+    with RunLogger(run, tensorboard=tensorboard) as log:  # metrics.jsonl and, as in training, TensorBoard (eval/)
+        log.scalars(results["step"] or 0, scores, kind="eval")
     from condgen.train.report import write_report
 
     write_report(run)

@@ -24,7 +24,7 @@ from torch import nn
 
 from condgen.errors import CheckpointError, ConfigError, MissingDependencyError, ModelError
 
-FORMATS = ("onnx", "torchscript", "safetensors")
+FORMATS = ("onnx", "torchscript", "pt2", "safetensors")
 SAFETENSORS_MARK = "condgen-weights-1"
 
 
@@ -102,9 +102,14 @@ def export_run(run: str | Path, fmt: str, out: str | Path, size: int | None = No
         if fmt == "onnx":
             _to_onnx(spec, out, name)
             got = _run_onnx(out, spec)
+        elif fmt == "pt2":
+            _to_pt2(spec, out, name)
+            got = torch.export.load(str(out)).module()(*spec.check_inputs).float()
         else:
             _to_torchscript(spec, out, name)
-            got = torch.jit.load(str(out))(*spec.check_inputs).float()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated upstream; pt2 is next
+                got = torch.jit.load(str(out))(*spec.check_inputs).float()
     if got.shape != expected.shape:
         raise ModelError(f"the exported {name} gives outputs of shape {tuple(got.shape)}, PyTorch "
                          f"{tuple(expected.shape)}; the export is not usable.")
@@ -132,8 +137,7 @@ def _to_onnx(spec: ExportSpec, out: Path, name: str) -> None:
     try:
         import onnx  # noqa: F401  (the exporter needs it)
     except ImportError:
-        raise MissingDependencyError("ONNX export needs the onnx and onnxruntime packages: "
-                                     "pip install 'condgen[export]'.") from None
+        raise MissingDependencyError.extra("ONNX export", "export", "onnx onnxruntime") from None
     bake_parametrizations(spec.module)
     dynamic = {**spec.dynamic, "image": {0: "batch", 2: "height", 3: "width"}}
     buf = io.BytesIO()
@@ -151,8 +155,7 @@ def _run_onnx(path: Path, spec: ExportSpec) -> torch.Tensor:
     try:
         import onnxruntime as ort
     except ImportError:
-        raise MissingDependencyError("checking an ONNX export needs onnxruntime: pip install 'condgen[export]'.") \
-            from None
+        raise MissingDependencyError.extra("checking an ONNX export", "export", "onnxruntime") from None
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feeds = {n: t.numpy() for n, t in zip(spec.input_names, spec.check_inputs)}
     return torch.from_numpy(sess.run(None, feeds)[0])
@@ -167,7 +170,26 @@ def _to_torchscript(spec: ExportSpec, out: Path, name: str) -> None:
     except Exception as e:
         raise ModelError(f"{name} could not be traced to TorchScript: {str(e).splitlines()[0][:300]}") from None
     buf = io.BytesIO()
-    torch.jit.save(traced, buf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the format stays readable by torch.jit.load
+        torch.jit.save(traced, buf)
+    _write_atomic(out, buf.getvalue())
+
+
+def _to_pt2(spec: ExportSpec, out: Path, name: str) -> None:
+    """``torch.export`` program (.pt2), TorchScript's successor: the spec's dynamic dimensions stay dynamic."""
+    bake_parametrizations(spec.module)
+    auto = torch.export.Dim.AUTO
+    shapes = tuple({d: auto for d in spec.dynamic.get(n, {0: "batch"})} for n in spec.input_names)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # traced on the check inputs (batch 2): an example of size 1 would pin that dimension to 1
+            program = torch.export.export(spec.module, spec.check_inputs, dynamic_shapes=(shapes,))  # forward(*inputs)
+    except Exception as e:
+        raise ModelError(f"{name} could not be exported with torch.export: {str(e).splitlines()[0][:300]}") from None
+    buf = io.BytesIO()
+    torch.export.save(program, buf)
     _write_atomic(out, buf.getvalue())
 
 

@@ -79,7 +79,7 @@ def ffmpeg_exe() -> str:
         import imageio  # noqa: F401  (the reader and writer below)
         import imageio_ffmpeg
     except ImportError:
-        raise MissingDependencyError("video needs imageio and imageio-ffmpeg: pip install 'condgen[video]'.") from None
+        raise MissingDependencyError.extra("video", "video", "imageio imageio-ffmpeg") from None
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
@@ -399,8 +399,7 @@ class FlowBlender:
         try:
             import cv2
         except ImportError:
-            raise MissingDependencyError("flow blending needs OpenCV: pip install 'condgen[video]' "
-                                         "(opencv-python-headless).") from None
+            raise MissingDependencyError.extra("flow blending", "video", "opencv-python-headless") from None
         self.cv2 = cv2
         self.alpha = float(alpha)
         self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)

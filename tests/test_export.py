@@ -94,8 +94,27 @@ def test_torchscript_and_weights_only_safetensors(runs, tmp_path, capsys, one_th
     assert np.array_equal(np.asarray(again.translate(img)), np.asarray(model.translate(img)))
 
 
+def test_pt2_export_keeps_dynamic_sizes_and_torchscript_warns_nothing(runs, tmp_path, capsys, one_thread):
+    """torch.export (.pt2): batch and spatial size stay dynamic; neither format prints a deprecation warning."""
+    import warnings
+
+    run = runs["cyclegan"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        for fmt, name in (("pt2", "g.pt2"), ("torchscript", "g.pt")):
+            code, out, err = run_cli(capsys, "export", run, "--format", fmt, "--out", tmp_path / name, "--size", "32")
+            assert code == 0, err
+            assert "max difference" in out and "deprecat" not in (out + err).lower()
+    program = torch.export.load(str(tmp_path / "g.pt2")).module()
+    model = condgen.load(run)
+    with torch.no_grad():
+        for shape in [(3, 3, 48, 40), (1, 3, 32, 32)]:  # other batches and sizes than the export's example
+            x = torch.rand(*shape) * 2 - 1
+            assert torch.allclose(program(x), model.generate(A=x), atol=1e-5)
+
+
 def test_bad_exports(runs, tmp_path, capsys):
-    with pytest.raises(ConfigError, match="--format must be one of onnx, torchscript, safetensors"):
+    with pytest.raises(ConfigError, match="--format must be one of onnx, torchscript, pt2, safetensors"):
         export_run(runs["dcgan"], "tflite", tmp_path / "x")
     with pytest.raises(ConfigError, match="multiple of"):
         export_run(runs["pix2pix"], "onnx", tmp_path / "x.onnx", size=50)

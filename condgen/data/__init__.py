@@ -10,7 +10,9 @@ from torch.utils.data import Dataset
 from condgen.data.builtin import (
     BUILTIN,
     BuiltinInfo,
+    DataNameWarning,
     InMemoryDataset,
+    builtin_name,
     existing_folder,
     list_builtin,
     load_builtin,
@@ -26,10 +28,11 @@ from condgen.data.unpaired import UnpairedDataset, load_unpaired
 from condgen.errors import DataError
 
 __all__ = [
-    "AlignedDataset", "BUILTIN", "BadImageWarning", "BuiltinInfo", "ClassFolderDataset", "DataError",
+    "AlignedDataset", "BUILTIN", "BadImageWarning", "BuiltinInfo", "ClassFolderDataset", "DataError", "DataNameWarning",
     "FolderPairDataset", "IGNORE_ID", "IMG_EXTENSIONS", "ImageFolderDataset", "InMemoryDataset",
     "MissingDontcareWarning", "ResumableSampler", "SRDataset", "SemanticDataset", "SmallImageWarning",
-    "UnpairedDataset", "batches_per_epoch", "bicubic_downscale", "dataset_info", "list_builtin", "list_images",
+    "UnpairedDataset", "batches_per_epoch", "bicubic_downscale", "builtin_name",
+    "dataset_info", "list_builtin", "list_images",
     "load_dataset", "load_image", "load_paired", "load_semantic", "load_sr", "load_unpaired", "make_builtin",
     "open_image", "to_tensor",
 ]
@@ -69,7 +72,8 @@ def load_dataset(spec: str, kind: str, split: str = "train", image_size: int = 6
     Kind "semantic" returns ``load_semantic(spec, split, crop_size=image_size, channels=channels, ...)`` with the
     options (label_nc, class_names, dontcare_id, instances, preprocess, load_size, flip, train, seed) passed on.
 
-    A built-in name wins over a folder of the same name (write ``./digits`` for the folder). A folder with a
+    An existing folder wins over a built-in set of the same name, with a warning; ``builtin:NAME`` always means the
+    built-in set (``condgen.data.builtin.builtin_name``). A folder with a
     ``train/`` (or ``split``) subfolder uses it; otherwise the folder itself is the train split.
     """
     if kind not in KINDS:
@@ -90,8 +94,9 @@ def load_dataset(spec: str, kind: str, split: str = "train", image_size: int = 6
     if not spec:
         raise DataError(f"no data given: set data.path (--data) to a folder or a built-in dataset "
                         f"({', '.join(sorted(BUILTIN))}).")
-    if spec in BUILTIN:
-        return load_builtin(spec, kind=kind, split=split, image_size=image_size, channels=channels)
+    name = builtin_name(spec)
+    if name is not None:
+        return load_builtin(name, kind=kind, split=split, image_size=image_size, channels=channels)
     root = _split_root(existing_folder(spec, "images"), split, fallback_to_train)
     if kind == "classes":
         return ClassFolderDataset(root, image_size, channels, bad_images=bad_images)

@@ -157,6 +157,47 @@ KIND_USES = {"classes": "cgan", "images": "gan and dcgan", "paired": "pix2pix", 
              "sr": "srresnet and srgan", "semantic": "spade, oasis and sean"}
 
 
+BUILTIN_DATA_PREFIX = "builtin:"
+
+
+def builtin_name(spec: str | Path) -> str | None:
+    """The built-in dataset ``spec`` names, or None when it names a folder.
+
+    ``builtin:NAME`` always means the built-in set. A bare NAME means the built-in set unless a file or folder of
+    that name exists where the command runs: then the path wins (the user's own data is never silently replaced by a
+    built-in set), and a warning names both so the choice is never silent.
+    """
+    spec = str(spec)
+    if spec.startswith(BUILTIN_DATA_PREFIX):
+        name = spec[len(BUILTIN_DATA_PREFIX):]
+        builtin_info(name)  # DataError listing the valid names
+        return name
+    if spec not in BUILTIN:
+        return None
+    if Path(spec).exists():
+        _warn_shadowed(spec)
+        return None
+    return spec
+
+
+_WARNED_SHADOWED: set[str] = set()
+
+
+def _warn_shadowed(name: str) -> None:
+    """Say once per process that ./NAME is used instead of the built-in set NAME."""
+    if name in _WARNED_SHADOWED:
+        return
+    _WARNED_SHADOWED.add(name)
+    import warnings
+
+    warnings.warn(f"data '{name}': using the folder ./{name}, not the built-in dataset of that name "
+                  f"(write --data {BUILTIN_DATA_PREFIX}{name} for the built-in one).", DataNameWarning, stacklevel=3)
+
+
+class DataNameWarning(UserWarning):
+    """A data name that matches both a built-in dataset and an existing path (the path is used)."""
+
+
 def existing_folder(spec: str, contents: str) -> Path:
     """``spec`` (not a built-in name) as an existing folder, or a DataError saying it is missing or a file."""
     root = Path(spec).expanduser()
@@ -177,9 +218,11 @@ def builtin_or_folder(spec: str, kind: str, contents: str) -> BuiltinInfo | Path
     if not spec:
         raise DataError(f"no data given: set data.path (--data) to a folder of {contents} or a built-in {kind} "
                         f"dataset ({fits}).")
-    if spec not in BUILTIN:
+    name = builtin_name(spec)
+    if name is None:
         return existing_folder(spec, contents)
-    info = BUILTIN[spec]
+    info = BUILTIN[name]
+    spec = name
     if info.kind != kind:
         article = "an" if kind[0] in "aeiou" or kind == "sr" else "a"  # an "ess-ar" dataset
         raise DataError(f"built-in dataset {spec!r} is not {kind} (it is {info.kind!r}, for "

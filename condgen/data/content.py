@@ -104,15 +104,16 @@ def load_content(spec: str | Path, split: str = "train", crop_size: int = 256, l
                  crops_per_image: int | None = None) -> ContentCrops:
     """Content crops from the built-in ``photos`` or a folder (module doc); ``train`` defaults to split == train."""
     from condgen.data import _split_root
-    from condgen.data.builtin import BUILTIN, ensure_builtin, existing_folder
+    from condgen.data.builtin import BUILTIN, builtin_name, ensure_builtin, existing_folder
 
     spec = str(spec)
     if train is None:
         train = split == "train"
     if not spec:
         raise DataError("no content images given: set --data (data.path) to a folder of photographs or 'photos'.")
-    if spec in BUILTIN:
-        info = BUILTIN[spec]
+    name = builtin_name(spec)
+    if name is not None:
+        spec, info = name, BUILTIN[name]
         if info.kind != "sr":
             raise DataError(f"built-in dataset {spec!r} holds {info.kind} data, not photographs of any size; style "
                             "transfer trains on photos: use --data photos or a folder of images.")

@@ -126,6 +126,7 @@ class Anonymizer(GenerativeModel):
     frozen_modules = ("features",)
     val_splits = ("test",)
     grid_nrow = val_grid_nrow = 5  # original | anonymized | restored | wrong passcode | second passcode
+    grid_columns = ("original", "anonymized", "restored", "wrong code", "2nd code")
     train_defaults = {"data": {"batch_size": 16}, "train": {"steps": 3000}}
 
     def __init__(self, cfg: AnonymizerConfig):

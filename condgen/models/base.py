@@ -51,6 +51,8 @@ class GenerativeModel:
     #: whether the EMA copies take the live networks' normalisation statistics each step (False: the model
     #: re-estimates them for its EMA networks, as OASIS does before sampling)
     ema_copies_norm_stats: ClassVar[bool] = True
+    #: what each column of the training sample grid shows (titles drawn above the columns); () = no titles
+    grid_columns: ClassVar[tuple[str, ...]] = ()
     #: training defaults of the paper (dotted sections "data"/"train"), under YAML presets and --set
     train_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
 

@@ -139,6 +139,7 @@ class OASIS(GenerativeModel):
     ema_nets = ("G",)
     ema_copies_norm_stats = False  # the EMA G's BN statistics are re-estimated (reestimate_bn), not copied
     grid_nrow = 4  # rows of colourised label | generated (noise a) | generated (noise b) | real
+    grid_columns = ("label", "noise a", "noise b", "real")
     # Schönfeld et al. sec. 4 / appendix and the authors' scripts: batch 32 for ADE20K and COCO-Stuff (20 for
     # Cityscapes) on 4 GPUs; 200 epochs (COCO-Stuff 100); no LR decay; EMA of G with decay 0.9999 (Cityscapes
     # 0.999); data as SPADE's: resize to 286, random 256 crops, flips (ADE20K). The repo's reference notes

@@ -59,6 +59,7 @@ class Pix2Pix(GenerativeModel):
     ema_nets = ("G",)
     val_splits = ("val", "test")
     grid_nrow = val_grid_nrow = 3  # rows of input | output | target
+    grid_columns = ("input", "output", "target")
     # Isola et al.: batch 1; 100 epochs at the initial LR + 100 epochs decaying linearly to zero.
     train_defaults = {"data": {"batch_size": 1}, "train": {"epochs": 200, "lr_schedule": "linear",
                                                            "lr_decay_start": 0.5}}

@@ -93,6 +93,7 @@ class SEAN(SPADE):
     data_kind = "semantic"
     ema_nets = ("G", "E")
     grid_nrow = 4  # colourised label | reconstruction | with the next image's styles | real
+    grid_columns = ("label", "own styles", "next styles", "real")
     # Reference notes sec. 3.3: batch 32 on 4 x V100 at 256 x 256; 50 epochs + 50 with the LR decayed linearly to 0
     # (niter 50, niter_decay 50). CelebAMask-HQ images are 512 px: resized to 256 (load = crop = 256), with flips.
     train_defaults = {"data": {"batch_size": 32, "preprocess": "resize_and_crop", "load_size": 256,

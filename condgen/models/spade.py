@@ -108,6 +108,7 @@ class SPADE(GenerativeModel):
     data_kind = "semantic"
     ema_nets = ("G",)
     grid_nrow = 3  # rows of colourised label | generated | real
+    grid_columns = ("label", "generated", "real")
     # Park et al. sec. 4: batch 32 (on 8 GPUs with synchronised BN); the released code resizes to 286 and takes
     # random 256 crops with flips (COCO, ADE20K and custom data). Length: 200 epochs for ADE20K / Cityscapes
     # (100 for COCO-Stuff, issue #51; the repo's reference notes mark the 200 unverified) with the LR decayed

@@ -53,6 +53,7 @@ class SRResNet(GenerativeModel):
     ema_nets = ("G",)
     val_splits = ("val", "test")
     grid_nrow = val_grid_nrow = 3  # rows of bicubic | SR | HR
+    grid_columns = ("bicubic", "SR", "HR")
     # Ledig et al. sec. 3.2: "16 random 96 x 96 HR sub images" per mini-batch; SRResNet: 10^6 updates at 10^-4.
     train_defaults = {"data": {"batch_size": 16, "crop_size": 96},
                       "train": {"steps": 1_000_000, "lr_schedule": "constant"}}

@@ -242,6 +242,7 @@ class StyleTransfer(GenerativeModel):
     ema_nets = ("G",)
     val_splits = ("test", "val")
     grid_nrow = val_grid_nrow = 4  # two (content | stylised) pairs per row
+    grid_columns = ("content", "stylised", "content", "stylised")
     # Johnson et al. sec. 4.1: COCO images resized to 256 x 256, batch 4, 40,000 iterations (~2 epochs), Adam 1e-3.
     train_defaults = {"data": {"batch_size": 4, "crop_size": 256, "load_size": 256},
                       "train": {"steps": 40_000, "lr_schedule": "constant"}}

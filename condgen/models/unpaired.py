@@ -39,6 +39,7 @@ class UnpairedTranslator(GenerativeModel):
 
     data_kind = "unpaired"
     grid_nrow = 4  # A | A->B | B | B->A
+    grid_columns = ("A", "A->B", "B", "B->A")
     #: stride-2 downsamplings of the generators: inputs are padded to a multiple of 2**downsamplings
     downsamplings: ClassVar[int] = 2
     #: whether ``translate`` takes style codes / style images (MUNIT)

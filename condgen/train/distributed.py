@@ -28,6 +28,11 @@ def init_distributed(device_type: str, timeout_s: float = 600.0) -> tuple[int, i
     return rank, local_rank, world
 
 
+def is_main_process() -> bool:
+    """True in rank 0 of a torchrun launch (the process-group may be gone already) and in a single process."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def is_distributed() -> bool:
     """True inside an initialised multi-process group."""
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1

@@ -52,8 +52,10 @@ def make_grid_image(
     padding: int = 2,
     labels: Sequence[str] | None = None,
     pad_value: float = 1.0,
+    column_titles: Sequence[str] | None = None,
 ) -> Image.Image:
-    """Tile an NCHW batch in [-1, 1] into one PIL image, optionally with a label in each cell's corner."""
+    """Tile an NCHW batch in [-1, 1] into one PIL image, optionally with a label in each cell's corner and a title
+    above each column (what the column shows, e.g. ``A``, ``A→B``)."""
     if images.ndim == 3:
         images = images.unsqueeze(0)
     if images.ndim != 4:
@@ -85,7 +87,30 @@ def make_grid_image(
 
     if labels is not None:
         _draw_labels(img, labels, nrow=nrow, cell_h=h, cell_w=w, padding=padding)
+    if column_titles:
+        img = _with_column_titles(img, column_titles, nrow=nrow, cell_w=w, padding=padding)
     return img
+
+
+def _with_column_titles(img: Image.Image, titles: Sequence[str], *, nrow: int, cell_w: int,
+                        padding: int) -> Image.Image:
+    """``img`` under a white band holding ``titles[k]`` centred over column k (clipped to the column)."""
+    font = ImageFont.load_default()
+    band = 14
+    out = Image.new(img.mode, (img.width, img.height + band), 255 if img.mode == "L" else (255,) * len(img.mode))
+    out.paste(img, (0, band))
+    draw = ImageDraw.Draw(out)
+    ink = 0 if img.mode == "L" else (0,) * len(img.mode)
+    if img.mode == "RGBA":
+        ink = (0, 0, 0, 255)
+    for k, text in enumerate(list(titles)[:nrow]):
+        x0 = k * (cell_w + padding) + padding
+        text = str(text)
+        while text and draw.textlength(text, font=font) > cell_w:  # clip to the column, never onto the next
+            text = text[:-1]
+        x = x0 + (cell_w - draw.textlength(text, font=font)) / 2
+        draw.text((x, 1), text, fill=ink, font=font)
+    return out
 
 
 def _draw_labels(

@@ -23,6 +23,7 @@ __all__ = ["METRICS_FILE", "RunLogger", "read_metrics"]
 
 METRICS_FILE = "metrics.jsonl"
 _RESERVED = ("step", "time", "kind")
+_NOT_PLOTTED = ("session_start",)  # bookkeeping (a training session's start time), not a curve
 _tb_warned = False
 
 
@@ -93,7 +94,7 @@ class RunLogger:
         self._file.flush()
         if self._tb is not None:
             for key, value in record.items():
-                if key in _RESERVED or value is None:
+                if key in _RESERVED or key in _NOT_PLOTTED or value is None:
                     continue
                 self._tb.add_scalar(_tb_tag(key, kind), value, step)
 
@@ -134,10 +135,11 @@ class RunLogger:
 
 
 def _tb_tag(key: str, kind: str) -> str:
-    """Tag a scalar for TensorBoard: eval scalars under eval/, bare train scalars under train/."""
+    """Tag a scalar for TensorBoard: other kinds under KIND/ (once: ``val/L1`` stays ``val/L1``), bare train
+    scalars under train/."""
     if kind == "train":
         return key if "/" in key else f"train/{key}"
-    return f"{kind}/{key}"
+    return key if key.startswith(f"{kind}/") else f"{kind}/{key}"
 
 
 def _open_tensorboard(log_dir: Path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import html
+import json
 import math
 import os
 import re
@@ -212,6 +213,48 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def wall_seconds(records: Sequence[dict[str, Any]]) -> float:
+    """Seconds spent in training sessions: each from the ``session_start`` time on its first log line to the last
+    line written before the next session (a crash ends a session at its last line); lines from before that key
+    existed count from the first line on."""
+    total, start, last = 0.0, None, None
+    for rec in records:
+        t = rec.get("time")
+        if not _is_number(t):
+            continue
+        began = rec.get("session_start")
+        if _is_number(began):
+            if start is not None:
+                total += last - start
+            start, last = began, began
+        elif start is None:
+            start = last = t
+        last = max(last, t)
+    if start is not None:
+        total += last - start
+    return total
+
+
+_EVAL_LABELS = {"fid": "FID", "kid_mean": "KID", "kid_std": "KID std", "fid_floor": "FID floor (real test vs train)",
+                "kid_floor": "KID floor (real test vs train)"}
+
+
+def _eval_label(key: str, features: str | None) -> str:
+    """A report row name: FID/KID keys name their feature space (a digit-classifier FID is not Inception's)."""
+    if key in _EVAL_LABELS:
+        return f"{_EVAL_LABELS[key]}, {features} features" if features else _EVAL_LABELS[key]
+    return key
+
+
+def _eval_features(run_dir: Path) -> dict[int, str]:
+    """The feature space of each evaluation (step -> name) from RUN/eval.json."""
+    try:
+        history = json.loads((run_dir / "eval.json").read_text())
+        return {int(h["step"]): str(h["features"]) for h in history if "features" in h and h.get("step") is not None}
+    except (OSError, ValueError, TypeError, KeyError):
+        return {}
+
+
 def _fmt_duration(seconds: float) -> str:
     s = int(max(0, seconds))
     h, rem = divmod(s, 3600)
@@ -283,13 +326,8 @@ def _render(run_dir: Path) -> str:
             summary.append(("learning rate (last)", lr))
         times = [r["time"] for r in all_records if _is_number(r.get("time"))]
         if times:
-            # Includes any downtime between a crash and a resume; it is wall time, not compute time.
-            summary.append(
-                (
-                    "wall time (first to last log line)",
-                    _fmt_duration(max(times) - min(times)),
-                )
-            )
+            summary.append(("wall time (training sessions, without the gaps between them)",
+                            _fmt_duration(wall_seconds(read_metrics(run_dir)))))
             last = _dt.datetime.fromtimestamp(max(times)).strftime("%Y-%m-%d %H:%M:%S")
             summary.append(("last logged", last))
     else:
@@ -357,11 +395,12 @@ def _render(run_dir: Path) -> str:
     if evals:
         latest = evals[-1]
         metric_keys = [k for k in latest if k not in ("step", "time", "kind")]
+        features = _eval_features(run_dir).get(latest["step"])
         add(f"<p>Latest evaluation at step {latest['step']:,}:</p>")
         add(
             _table(
                 ["metric", "value"],
-                [(k, latest[k]) for k in metric_keys],
+                [(_eval_label(k, features), latest[k]) for k in metric_keys],
                 "eval-latest",
             )
         )

@@ -114,7 +114,7 @@ def config_conflicts(saved: RunConfig, new: RunConfig) -> list[str]:
     """Keys whose values differ between two configs and that would change what a resumed run computes."""
     allowed = {"train.steps", "train.epochs", "train.progress", "train.checkpoint_every", "train.sample_every",
                "train.log_every", "train.keep_checkpoints", "train.tensorboard", "data.num_workers",
-               "train.device"}
+               "train.device", "train.threads"}
     a, b = _flatten(saved.to_dict()), _flatten(new.to_dict())
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in allowed)
 
@@ -127,6 +127,11 @@ def _flatten(d: dict, prefix: str = "") -> dict:
         else:
             out[f"{prefix}{k}"] = v
     return out
+
+
+def progress_postfix(losses: dict[str, float], images_per_s: float) -> dict[str, str]:
+    """The progress bar's numbers: each loss to 3 significant digits (a loss of 1e-8 shows as 1e-08, not 0.000)."""
+    return {**{k.split("/")[-1]: f"{v:.3g}" for k, v in losses.items()}, "img/s": f"{images_per_s:.0f}"}
 
 
 def seed_everything(seed: int) -> None:
@@ -205,6 +210,8 @@ class Trainer:
         if self.device.type == "cuda" and self.world > 1:
             self.device = torch.device("cuda", self.local_rank)
         self.is_main = self.rank == 0
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
         self.amp_dtype = select_precision(cfg.train.precision, self.device)
         self.channels_last = select_channels_last(cfg.train.channels_last, self.device, self.amp_dtype)
         created = self._prepare_run_dir()
@@ -268,7 +275,7 @@ class Trainer:
             ids = [self.local_rank] if self.device.type == "cuda" else None
             for name, net in list(self.model.nets.items()):
                 if any(p.requires_grad for p in net.parameters()):
-                    self.model.nets[name] = DDP(net, device_ids=ids, broadcast_buffers=True)
+                    self.model.nets[name] = DDP(net, device_ids=ids)  # buffers synced from rank 0 (the default)
 
         from condgen.train.logging import RunLogger
 
@@ -490,7 +497,7 @@ class Trainer:
         nrow = getattr(self.model, "grid_nrow", None) or self._grid_cols(imgs.shape[0])
         target = self.run_dir / "samples" / f"step_{self.step:06d}.png"
         try:
-            save_grid(imgs, target, nrow=nrow)
+            save_grid(imgs, target, nrow=nrow, column_titles=self.model.grid_columns or None)
         except OSError as e:  # e.g. a full disk: a missing picture is no reason to stop training
             warnings.warn(f"could not write the sample grid {target} ({e}); training continues (checkpoints are "
                           f"written separately and fail with their own message if the disk stays full).",
@@ -557,6 +564,7 @@ class Trainer:
         images_seen, t0 = 0, time.perf_counter()
         self.model.train_mode(True)
         batches = self._batches()
+        session_start = time.time()  # on the session's first log line: the report's wall time
         try:
             with _StopRequest() as stop:
                 while self.step < self.total_steps:
@@ -579,11 +587,12 @@ class Trainer:
                         ips = images_seen / dt if dt > 0 else 0.0
                         lr = next(iter(self.model.optimizers.values())).param_groups[0]["lr"]
                         self.logger.scalars(self.step, {**values, "lr": lr, "images_per_s": ips,
-                                                        "epoch": self.epoch})
+                                                        "epoch": self.epoch,
+                                                        **({"session_start": session_start} if session_start else {})})
+                        session_start = None
                         images_seen, t0 = 0, time.perf_counter()
                         if bar is not None:
-                            bar.set_postfix({**{k.split("/")[-1]: f"{v:.3f}" for k, v in values.items()},
-                                             "img/s": f"{ips:.0f}"}, refresh=False)
+                            bar.set_postfix(progress_postfix(values, ips), refresh=False)
                     if bar is not None:
                         bar.update(1)
                     if self.step % t.sample_every == 0:
