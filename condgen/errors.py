@@ -35,3 +35,11 @@ class WeightsNotFoundError(CondgenError):
 
 class MissingDependencyError(CondgenError):
     """An optional package a feature needs is not installed (the message says what to pip install)."""
+
+
+class UploadRefusedError(DataError):
+    """A web demo upload that may not be read: not a file this server received, malformed, or over the size limit."""
+
+
+class ServerBusyError(CondgenError):
+    """The web demo holds as many upload bytes as it allows at once; the request may be retried shortly."""
