@@ -72,15 +72,15 @@ def png(path: Path, size=(100, 70), mode="RGB") -> Path:
     return path
 
 
-def sent(demo, path: Path) -> str:
-    """``path`` as Gradio's upload route receives it: a copy in the server's upload folder, recorded as received (the
-    demo reads nothing else, and deletes it when the request ends)."""
+def sent(demo, path: Path, accept: bool = True):
+    """``path`` as a handler gets an upload: a copy in the server's upload folder, recorded as received by Gradio's
+    upload route, accepted by condgen's preprocess (the demo reads nothing else; the request's end deletes it)."""
     store = demo.limits.store
     dest = store.folder / uuid.uuid4().hex / Path(path).name
     dest.parent.mkdir()
     shutil.copyfile(path, dest)
     store.received.blocks.upload_file_set.add(str(dest))
-    return str(dest)
+    return store.accept(str(dest)) if accept else str(dest)
 
 
 def truncated_png(path: Path) -> Path:
@@ -163,7 +163,7 @@ def test_pixel_and_byte_limits(runs, tmp_path):
     assert call(t.run, sent(t, png(tmp_path / "ok.png", (64, 64), "L")), "AtoB", 0, None).size == (64, 64)
     t = next(iter(build_app([runs["pix2pix"]], max_upload_mb=0.002).condgen_demos.values()))
     with pytest.raises(gr.Error, match=r"the upload is 12\.\d kB, more than the limit of 2\.0 kB"):
-        call(t.run, sent(t, png(tmp_path / "big.png", (64, 64))), "AtoB", 0, None)
+        call(t.run, sent(t, png(tmp_path / "big.png", (64, 64)), accept=False), "AtoB", 0, None)
 
 
 def test_unexpected_errors_are_one_line():
