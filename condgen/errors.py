@@ -43,6 +43,14 @@ class MissingDependencyError(CondgenError):
                    f"pip install {packages}.")
 
 
+class UploadRefusedError(DataError):
+    """A web demo upload that may not be read: not a file this server received, malformed, or over the size limit."""
+
+
+class ServerBusyError(CondgenError):
+    """The web demo holds as many upload bytes as it allows at once; the request may be retried shortly."""
+
+
 def install_hint(extra: str) -> str:
     """How to install condgen's optional ``extra``, quoted for a shell (condgen is installed from source)."""
     return f"-e \".[{extra}]\""

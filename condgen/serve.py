@@ -4,23 +4,23 @@ What a tab offers follows the model's verbs, not its name, so new models plug in
 (generators: a sample grid, a class, a seed, a latent walk), ``cfg.label_nc`` + ``translate`` (semantic synthesis:
 upload or paint a label map), ``translate`` / ``upscale`` / ``stylize`` (image translators: upload an image).
 
-Safe by default: bound to 127.0.0.1, uploads limited in bytes (Gradio's ``max_file_size``) and in pixels (checked
-from the header through condgen's decompression-bomb guard before anything decodes), images read only through
-condgen's own open functions, no path inputs (only the runs given on the command line are reachable, and Gradio
-serves no extra folders), no share link, no analytics; a user's mistake is shown as a short message (the
-CondgenError text) and the server keeps serving.
+Safe by default: bound to 127.0.0.1, uploads limited in bytes (Gradio's ``max_file_size``, and a cap on the bytes
+held at once) and in pixels (checked from the header through condgen's decompression-bomb guard before anything
+decodes), images read only through condgen's own open functions and only from files this server received as uploads
+(``condgen.uploads``: real paths inside the upload folder; every upload deleted when its request ends), no path
+inputs (only the runs given on the command line are reachable, and Gradio serves no extra folders), no share link,
+no analytics; a user's mistake is shown as a short message (the CondgenError text) and the server keeps serving.
 """
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import logging
 import os
 import sys
-import tempfile
 import threading
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ import torch
 from PIL import Image
 
 from condgen.errors import CondgenError, ConfigError, DataError, MissingDependencyError, ModelError
+from condgen.uploads import UploadStore, release_all, request
 
 # Set before gradio is imported anywhere: no version check or telemetry calls home.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 DEFAULT_MAX_PIXELS = 16_000_000  # per uploaded image (4000 x 4000); SR inputs get this / scale^2
 DEFAULT_MAX_UPLOAD_MB = 20
+HELD_UPLOADS = 4  # the bytes of uploads held at once are capped at this many uploads of the largest size
 MAX_GRID = 64  # samples per grid
 MAX_SEED = 2**63 - 1
 CANVAS_SIDE = 256  # default painting canvas for semantic models
@@ -61,7 +63,8 @@ def _gradio():
 # ----- turning errors into short messages ----------------------------------------------------------------------
 def user_errors(fn: Callable) -> Callable:
     """Wrap a handler: a CondgenError becomes a gr.Error with its text; any other exception is logged on the server
-    and shown as a one-line internal error (never a traceback in the page)."""
+    and shown as a one-line internal error (never a traceback in the page). The uploads among the arguments are
+    released (their files deleted) when the call ends, whatever its outcome."""
     @wraps(fn)
     def wrapper(*args, **kwargs):
         gr = _gradio()
@@ -75,6 +78,8 @@ def user_errors(fn: Callable) -> Callable:
             log.exception("demo request failed")
             raise gr.Error(f"internal error ({type(e).__name__}); the server log has the details.",
                            print_exception=False) from None
+        finally:
+            release_all([*args, *kwargs.values()])
     return wrapper
 
 
@@ -90,32 +95,6 @@ def _int(value: Any, what: str, lo: int = 0, hi: int = MAX_SEED) -> int:
     return int(f)
 
 
-def _upload_path(upload: Any, what: str) -> Path:
-    """The file behind an upload value (a path string or a dict/FileData with ``path``); DataError when empty."""
-    if upload is None or upload == "":
-        raise DataError(f"no {what}: upload an image first.")
-    path = upload.get("path") if isinstance(upload, dict) else getattr(upload, "path", upload)
-    return Path(str(path))
-
-
-def _checked(path: Path, max_pixels: int, max_bytes: int | None) -> Path:
-    """``path`` after the byte and pixel limits (header only, condgen's decompression-bomb guard)."""
-    from condgen.data.images import check_image_size
-
-    try:
-        size = path.stat().st_size
-    except OSError:
-        raise DataError("the upload is gone from the server's temporary folder; upload it again.") from None
-    if max_bytes is not None and size > max_bytes:
-        raise DataError(f"the upload is {_size_text(size)}, more than the limit of {_size_text(max_bytes)}.")
-    check_image_size(path, max_pixels)
-    return path
-
-
-def _size_text(n: float) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
-
-
 def _display(e: CondgenError, path: Path) -> CondgenError:
     """The error with the server's temporary path replaced by 'the upload' (the user never saw that path)."""
     msg = str(e).replace(f"image {path}: ", "the upload: ").replace(str(path), "the upload")
@@ -123,21 +102,58 @@ def _display(e: CondgenError, path: Path) -> CondgenError:
 
 
 class _Limits:
-    """Byte and pixel limits of uploads."""
+    """Byte and pixel limits of uploads, and the store of the upload files that may be read."""
 
-    def __init__(self, max_pixels: int, max_bytes: int | None):
+    def __init__(self, max_pixels: int, max_bytes: int | None, store: UploadStore | None = None):
         self.max_pixels, self.max_bytes = int(max_pixels), max_bytes
+        self.store = store or UploadStore(upload_folder(), max_bytes,
+                                          None if max_bytes is None else HELD_UPLOADS * max_bytes)
+
+    @contextlib.contextmanager
+    def held(self, upload: Any, what: str, max_pixels: int | None = None) -> Iterator[Path]:
+        """The file of an upload value, within the store and the pixel limit (header only, condgen's
+        decompression-bomb guard); the upload is released (its file deleted) when the block ends. A CondgenError
+        inside names 'the upload', never the server's path."""
+        from condgen.data.images import check_image_size
+
+        if upload is None or upload == "":
+            raise DataError(f"no {what}: upload an image first.")
+        up = self.store.accept(upload)
+        try:
+            check_image_size(up.path, max_pixels or self.max_pixels)
+            yield up.path
+        except CondgenError as e:
+            raise _display(e, up.path) from None
+        finally:
+            up.release()
 
     def open(self, upload: Any, channels: int, what: str = "input image", max_pixels: int | None = None):
         """An uploaded image as an 8-bit L/RGB PIL image, read through condgen's checked opener."""
         from condgen.data.images import open_image
 
-        path = _upload_path(upload, what)
-        try:
-            _checked(path, max_pixels or self.max_pixels, self.max_bytes)
+        with self.held(upload, what, max_pixels) as path:
             return open_image(path, channels)
-        except CondgenError as e:
-            raise _display(e, path) from None
+
+
+def upload_folder() -> str:
+    """Gradio's upload folder (``GRADIO_TEMP_DIR`` or TMP/gradio): the only place uploads are read from."""
+    return _gradio().utils.get_upload_folder()
+
+
+class _Received:
+    """Gradio's record of the files it received as uploads (``Blocks.upload_file_set``), by real path."""
+
+    def __init__(self, blocks):
+        self.blocks = blocks
+
+    def _by_real_path(self) -> dict[str, str]:
+        return {os.path.realpath(p): p for p in list(self.blocks.upload_file_set)}
+
+    def __contains__(self, real: object) -> bool:
+        return real in self._by_real_path()
+
+    def discard(self, real: str) -> None:
+        self.blocks.upload_file_set.discard(self._by_real_path().get(real))
 
 
 # ----- one demo per kind of model ---------------------------------------------------------------------------
@@ -319,18 +335,13 @@ class SemanticDemo:
         from condgen.data.images import UnreadableImageError, open_image
         from condgen.data.semantic import read_label
 
-        path = _upload_path(upload, "label map")
-        try:
-            _checked(path, self.limits.max_pixels, self.limits.max_bytes)
+        with self.limits.held(upload, "label map") as path:
             try:
-                ids = read_label(path)
+                return read_label(path)
             except UnreadableImageError:
                 raise
             except DataError:  # a colour image: accept the demo's own palette colours
-                ids = self.ids_from_colours(np.asarray(open_image(path, 3)), exact=True)
-        except CondgenError as e:
-            raise _display(e, path) from None
-        return ids
+                return self.ids_from_colours(np.asarray(open_image(path, 3)), exact=True)
 
     def check_ids(self, ids: np.ndarray) -> None:
         """DataError for ids outside 0..label_nc-1 (255, don't care, is allowed)."""
@@ -415,21 +426,15 @@ def _components(limits: _Limits):
     gr = _gradio()
 
     def preprocess(self, payload):
-        """Hand the handler the uploaded file unopened (gr.Image would PIL-open it first): the handler reads it
-        through condgen's checked opener, so a bad upload gets condgen's message."""
+        """Hand the handler the upload unopened (gr.Image would PIL-open it first), as an Upload of condgen's store:
+        only a file this server received (or a data: URL) passes; the handler reads it through condgen's checked
+        opener, so a bad upload gets condgen's message, and the request's end deletes it."""
         if payload is None:
             return None
-        url = getattr(payload, "url", None) or ""
-        if url.startswith("data:"):
-            data = url.split(",", 1)[-1]
-            if limits.max_bytes is not None and len(data) * 3 // 4 > limits.max_bytes:
-                raise gr.Error(f"the upload is larger than the limit of {_size_text(limits.max_bytes)}.",
-                               print_exception=False)
-            fd, name = tempfile.mkstemp(prefix="condgen-upload-", dir=self.GRADIO_CACHE)
-            with os.fdopen(fd, "wb") as f:
-                f.write(base64.b64decode(data))
-            return name
-        return None if payload.path is None else str(payload.path)
+        try:
+            return limits.store.accept(payload)
+        except CondgenError as e:
+            raise gr.Error(str(e), print_exception=False) from None
 
     def upload_image(**kwargs):
         img = gr.Image(type="filepath", image_mode=None, **kwargs)
@@ -441,22 +446,17 @@ def _components(limits: _Limits):
         convert = canvas.convert_and_format_image
 
         def checked_convert(file, flatten_on_white: bool = False):
-            """Each layer through condgen's pixel-count guard before gradio decodes it."""
-            if file is not None:
-                from condgen.data.images import check_image_size
-
-                if isinstance(file, (bytes, bytearray, memoryview)):
-                    fd, name = tempfile.mkstemp(prefix="condgen-paint-", dir=canvas.GRADIO_CACHE)
-                    with os.fdopen(fd, "wb") as f:
-                        f.write(file)
-                    path = Path(name)
-                else:
-                    path = Path(file.path)
-                try:
-                    check_image_size(path, limits.max_pixels)
-                except CondgenError as e:
-                    raise gr.Error(str(_display(e, path)), print_exception=False) from None
-            return convert(file, flatten_on_white)
+            """Each layer from condgen's store (a file this server received, or the bytes sent) and through its
+            pixel-count guard before gradio decodes it; the layer's file is deleted once decoded."""
+            if file is None:
+                return convert(file, flatten_on_white)
+            try:
+                raw = isinstance(file, (bytes, bytearray, memoryview))
+                upload = limits.store.add_bytes(bytes(file)) if raw else limits.store.accept(file)
+                with limits.held(upload, "painted layer") as path:
+                    return convert(file if raw else file.model_copy(update={"path": str(path)}), flatten_on_white)
+            except CondgenError as e:
+                raise gr.Error(str(e), print_exception=False) from None
 
         canvas.convert_and_format_image = checked_convert
         return canvas
@@ -496,7 +496,9 @@ def build_app(runs: Sequence[Any], device: str = "cpu", max_pixels: int = DEFAUL
     limits = _Limits(max_pixels, None if max_upload_mb is None else int(max_upload_mb * 1e6))
     loaded = [(title, demo_for(model, limits)) for title, model in _load(runs, device)]
     UploadImage, PaintCanvas = _components(limits)
-    with gr.Blocks(title="condgen demo", analytics_enabled=False) as app:
+    # delete_cache: uploads no request used and outputs are deleted after half an hour
+    with gr.Blocks(title="condgen demo", analytics_enabled=False, delete_cache=(600, 1800)) as app:
+        limits.store.received = _Received(app)
         gr.Markdown("# condgen demo\nOne tab per loaded run. Uploads: at most "
                     f"{limits.max_pixels / 1e6:.0f} megapixels"
                     + (f" and {max_upload_mb:g} MB." if max_upload_mb else "."))
@@ -507,7 +509,21 @@ def build_app(runs: Sequence[Any], device: str = "cpu", max_pixels: int = DEFAUL
                  "anonymizer": _anonymizer_tab}[demo.kind](gr, lambda name, k=k: f"tab{k}-{name}", demo, UploadImage,
                                                        PaintCanvas)
     app.condgen_demos = dict(loaded)
+    app.condgen_uploads = limits.store
+    _release_uploads_per_request(app)
     return app
+
+
+def _release_uploads_per_request(app) -> None:
+    """Every upload made while Gradio processes a request is released (deleted) when the request ends: Gradio may
+    fail on another input after condgen's preprocess accepted an upload, and then no handler runs."""
+    process = app.process_api
+
+    async def process_api(*args, **kwargs):
+        with request():
+            return await process(*args, **kwargs)
+
+    app.process_api = process_api
 
 
 def _generator_tab(gr, eid, demo: GeneratorDemo, UploadImage, PaintCanvas) -> None:

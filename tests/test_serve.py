@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import struct
+import uuid
 import zlib
 from pathlib import Path
 from types import SimpleNamespace
@@ -71,6 +72,17 @@ def png(path: Path, size=(100, 70), mode="RGB") -> Path:
     return path
 
 
+def sent(demo, path: Path, accept: bool = True):
+    """``path`` as a handler gets an upload: a copy in the server's upload folder, recorded as received by Gradio's
+    upload route, accepted by condgen's preprocess (the demo reads nothing else; the request's end deletes it)."""
+    store = demo.limits.store
+    dest = store.folder / uuid.uuid4().hex / Path(path).name
+    dest.parent.mkdir()
+    shutil.copyfile(path, dest)
+    store.received.blocks.upload_file_set.add(str(dest))
+    return store.accept(str(dest)) if accept else str(dest)
+
+
 def truncated_png(path: Path) -> Path:
     data = png(path, (64, 64)).read_bytes()
     path.write_bytes(data[: len(data) // 2])
@@ -117,20 +129,20 @@ def test_generator_grid_class_and_walk(app):
 
 def test_translation_keeps_the_input_size(app, tmp_path):
     t = demo(app, "pix2pix")
-    out = call(t.run, str(png(tmp_path / "in.png", (100, 70))), "AtoB", 0, None)
+    out = call(t.run, sent(t, png(tmp_path / "in.png", (100, 70))), "AtoB", 0, None)
     assert out.size == (100, 70) and out.mode == "RGB"
-    assert call(t.run, str(png(tmp_path / "grey.png", (64, 90), "L")), "AtoB", 0, None).size == (64, 90)
+    assert call(t.run, sent(t, png(tmp_path / "grey.png", (64, 90), "L")), "AtoB", 0, None).size == (64, 90)
 
 
 def test_bad_uploads_give_a_short_message_and_the_demo_keeps_working(app, tmp_path):
     t = demo(app, "pix2pix")
-    good = str(png(tmp_path / "good.png", (80, 64)))
+    good = png(tmp_path / "good.png", (80, 64))
     text = tmp_path / "notes.png"
     text.write_text("this is not an image")
     cases = [
-        (str(text), "cannot read the upload: not a recognised image"),
-        (str(truncated_png(tmp_path / "cut.png")), "cannot read the upload: the file is truncated or corrupt"),
-        (str(bomb_png(tmp_path / "bomb.png")), "cannot read the upload: image is too large, a possible "
+        (sent(t, text), "cannot read the upload: not a recognised image"),
+        (sent(t, truncated_png(tmp_path / "cut.png")), "cannot read the upload: the file is truncated or corrupt"),
+        (sent(t, bomb_png(tmp_path / "bomb.png")), "cannot read the upload: image is too large, a possible "
                                                "decompression bomb"),
         (None, "no input image: upload an image first"),
     ]
@@ -139,19 +151,19 @@ def test_bad_uploads_give_a_short_message_and_the_demo_keeps_working(app, tmp_pa
             call(t.run, upload, "AtoB", 0, None)
         msg = info.value.message
         assert message in msg and "Traceback" not in msg and str(tmp_path) not in msg, msg
-        assert call(t.run, good, "AtoB", 0, None).size == (80, 64)  # still serving
+        assert call(t.run, sent(t, good), "AtoB", 0, None).size == (80, 64)  # still serving
     with pytest.raises(gr.Error, match="seed must be a whole number"):
-        call(t.run, good, "AtoB", "abc", None)
+        call(t.run, sent(t, good), "AtoB", "abc", None)
 
 
 def test_pixel_and_byte_limits(runs, tmp_path):
     t = next(iter(build_app([runs["pix2pix"]], max_pixels=64 * 64).condgen_demos.values()))
     with pytest.raises(gr.Error, match=r"65x64 = 4,160 pixels, more than the limit of 4,096"):
-        call(t.run, str(png(tmp_path / "wide.png", (65, 64), "L")), "AtoB", 0, None)
-    assert call(t.run, str(png(tmp_path / "ok.png", (64, 64), "L")), "AtoB", 0, None).size == (64, 64)
+        call(t.run, sent(t, png(tmp_path / "wide.png", (65, 64), "L")), "AtoB", 0, None)
+    assert call(t.run, sent(t, png(tmp_path / "ok.png", (64, 64), "L")), "AtoB", 0, None).size == (64, 64)
     t = next(iter(build_app([runs["pix2pix"]], max_upload_mb=0.002).condgen_demos.values()))
     with pytest.raises(gr.Error, match=r"the upload is 12\.\d kB, more than the limit of 2\.0 kB"):
-        call(t.run, str(png(tmp_path / "big.png", (64, 64))), "AtoB", 0, None)
+        call(t.run, sent(t, png(tmp_path / "big.png", (64, 64)), accept=False), "AtoB", 0, None)
 
 
 def test_unexpected_errors_are_one_line():
@@ -189,12 +201,12 @@ def test_semantic_tab_upload_and_paint(tmp_path):
     ids[10:30, 20:50] = 2
     ids[0:5] = 3
     Image.fromarray(ids, mode="L").save(tmp_path / "ids.png")
-    shown, out = call(s.run, str(tmp_path / "ids.png"), 7, None)
+    shown, out = call(s.run, sent(s, tmp_path / "ids.png"), 7, None)
     assert out.size == (60, 40) and shown.size == (60, 40)
     assert np.array_equal(np.asarray(out)[..., 0], ids * 40) and model.calls[-1] == 7
     # the colourised map it shows can be uploaded back: palette colours map to the same ids
     shown.save(tmp_path / "coloured.png")
-    _, again = call(s.run, str(tmp_path / "coloured.png"), 7, None)
+    _, again = call(s.run, sent(s, tmp_path / "coloured.png"), 7, None)
     assert np.array_equal(np.asarray(again), np.asarray(out))
     # a painting: the canvas starts as class 0; a brush of class 1's colour with an antialiased edge
     canvas = s.blank_canvas()
@@ -208,16 +220,16 @@ def test_semantic_tab_upload_and_paint(tmp_path):
     bad[0, 0] = 9
     Image.fromarray(bad, mode="L").save(tmp_path / "bad_ids.png")
     with pytest.raises(gr.Error, match=r"class id\(s\) 9, but this model knows ids 0..3"):
-        call(s.run, str(tmp_path / "bad_ids.png"), 0, None)
+        call(s.run, sent(s, tmp_path / "bad_ids.png"), 0, None)
     rgb = np.full((8, 8, 3), 123, np.uint8)
     rgb[0, 0] = (1, 2, 3)
     Image.fromarray(rgb).save(tmp_path / "photo.png")
     with pytest.raises(gr.Error, match="not in this model's class palette"):
-        call(s.run, str(tmp_path / "photo.png"), 0, None)
+        call(s.run, sent(s, tmp_path / "photo.png"), 0, None)
     with pytest.raises(gr.Error, match="nothing painted yet"):
         call(s.paint, None, 0, None)
     with pytest.raises(gr.Error, match="takes no style image"):
-        call(s.run, str(tmp_path / "ids.png"), 0, str(tmp_path / "ids.png"))
+        call(s.run, sent(s, tmp_path / "ids.png"), 0, sent(s, tmp_path / "ids.png"))
 
 
 def test_semantic_tab_with_a_real_spade(tmp_path):
@@ -236,7 +248,7 @@ def test_semantic_tab_with_a_real_spade(tmp_path):
     ids[10:30, 20:50] = 2
     Image.fromarray(ids, mode="L").save(tmp_path / "ids.png")
     style = png(tmp_path / "style.png", (48, 48))
-    _, out = call(s.run, str(tmp_path / "ids.png"), 3, str(style))
+    _, out = call(s.run, sent(s, tmp_path / "ids.png"), 3, sent(s, style))
     assert out.size == (60, 40) and out.mode == "RGB"
     _, painted = call(s.paint, {"composite": s.blank_canvas()}, 0, None)
     assert painted.size == (256, 256)
@@ -410,10 +422,10 @@ def test_semantic_tab_with_region_styles(tmp_path):
     ids[16:] = 2
     Image.fromarray(ids, mode="L").save(tmp_path / "ids.png")
     photo = png(tmp_path / "photo.png", (48, 32))
-    _, out = call(s.run, str(tmp_path / "ids.png"), 0, None, 2, str(photo))
+    _, out = call(s.run, sent(s, tmp_path / "ids.png"), 0, None, 2, sent(s, photo))
     assert out.size == (48, 32)
     with pytest.raises(gr.Error, match="region class 9"):
-        call(s.run, str(tmp_path / "ids.png"), 0, None, 9, str(photo))
+        call(s.run, sent(s, tmp_path / "ids.png"), 0, None, 9, sent(s, photo))
 
 
 def test_served_app_refuses_path_traversal(served):
