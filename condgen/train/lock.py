@@ -1,4 +1,4 @@
-"""One process owns a run folder at a time: an OS file lock (``flock``) on RUN/.lock, released on exit and on kill -9."""
+"""One process owns a run folder at a time: an OS lock (``flock``) on RUN/.lock, released on exit and on kill -9."""
 
 from __future__ import annotations
 
