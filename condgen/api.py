@@ -29,10 +29,11 @@ def load(run: str | Path, checkpoint: str | Path | None = None, device: str = "c
         state, path, described_by = {"nets": nets, "step": step}, run, run
     else:
         cfg = load_run_config(run)
-        path = Path(checkpoint) if checkpoint else CheckpointManager(run).latest()
-        if path is None:
+        # a named file must be intact; the run's own newest checkpoint gives way to an older intact one
+        latest = (Path(checkpoint), load_checkpoint(checkpoint)) if checkpoint else CheckpointManager(run).load_latest()
+        if latest is None:
             raise CheckpointError(f"{run} has no checkpoint yet (checkpoints/ is empty).")
-        state, described_by = load_checkpoint(path), run / "config.yaml"
+        (path, state), described_by = latest, run / "config.yaml"
     cls = get_model_class(cfg.model_name)
     model = cls.for_inference(cfg.model)
     for name, sd in state["nets"].items():

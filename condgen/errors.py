@@ -25,6 +25,14 @@ class CheckpointError(CondgenError):
     """A run folder that is not a run, a conflicting config on resume, an unreadable checkpoint."""
 
 
+class CheckpointDamagedError(CheckpointError):
+    """A checkpoint file that is truncated, unreadable, or whose contents no longer match its stored checksum."""
+
+
+class RunInUseError(CheckpointError):
+    """Another live process owns (is training into) the same run folder."""
+
+
 class TrainingError(CondgenError):
     """Training stopped: a NaN/Inf loss or a failed checkpoint write (the last good checkpoint is kept)."""
 
@@ -54,3 +62,16 @@ class ServerBusyError(CondgenError):
 def install_hint(extra: str) -> str:
     """How to install condgen's optional ``extra``, quoted for a shell (condgen is installed from source)."""
     return f"-e \".[{extra}]\""
+
+
+def os_error_reason(e: OSError) -> str:
+    """What stopped a write, in words: "no space left on device", "permission denied", ..."""
+    import errno
+
+    if e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return "no space left on device"
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if e.errno == errno.EROFS:
+        return "permission denied (read-only file system)"
+    return e.strerror or str(e) or type(e).__name__

@@ -55,8 +55,7 @@ def _gradio():
     try:
         import gradio as gr
     except ImportError:
-        raise MissingDependencyError("the web demo needs gradio: pip install 'condgen[demo]' (or pip install "
-                                     "gradio).") from None
+        raise MissingDependencyError.extra("the web demo", "demo", "gradio") from None
     return gr
 
 

@@ -163,7 +163,8 @@ def test_full_disk_keeps_previous_checkpoint(tmp_path, tiny, monkeypatch):
         return real_save(obj, f, *a, **k)
 
     monkeypatch.setattr(torch, "save", full_disk)
-    with pytest.raises(TrainingError, match="No space left.*previous checkpoint is intact"):
+    with pytest.raises(TrainingError, match=r"no space left on device writing .*step_0000004.pt; the last good "
+                                            r"checkpoint is .*last.pt \(step 2\)"):
         trainer.fit()
     assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 2
     assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]

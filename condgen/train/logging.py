@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from torch import Tensor
 
+from condgen.errors import os_error_reason
 from condgen.train.images import make_grid_image
 
 if TYPE_CHECKING:
     from typing import Self
 
-__all__ = ["METRICS_FILE", "RunLogger", "read_metrics"]
+__all__ = ["METRICS_FILE", "RunLogger", "RunWriteWarning", "WriteFailures", "read_metrics"]
 
 METRICS_FILE = "metrics.jsonl"
 _RESERVED = ("step", "time", "kind")
@@ -58,31 +60,94 @@ def _terminate_partial_line(path: Path) -> None:
             f.write(b"\n")
 
 
+class RunWriteWarning(UserWarning):
+    """A run output other than a checkpoint (samples, report, loss plot, metrics, TensorBoard) was not written;
+    training goes on."""
+
+
+class WriteFailures:
+    """Turns a failed write of a run output (a full disk, a read-only folder) into one warning per kind of
+    output, not one per step; the writes keep being tried, so they resume once there is room again."""
+
+    def __init__(self) -> None:
+        self.warned: set[str] = set()
+
+    @contextlib.contextmanager
+    def guard(self, what: str, path: str | os.PathLike,
+              category: type[Warning] = RunWriteWarning) -> Iterator[None]:
+        """Run the block; an OSError in it becomes (at most once per ``what``) a warning naming the file."""
+        try:
+            yield
+        except OSError as e:
+            if what not in self.warned:
+                self.warned.add(what)
+                warnings.warn(
+                    f"could not write {what} {path} ({os_error_reason(e)}: {e}); training continues without it "
+                    f"(checkpoints are written separately and stop the run with their own message if they "
+                    f"cannot be written). Further failures writing {what} are not reported.",
+                    category, stacklevel=3)
+
+
 class RunLogger:
-    """Append scalars to RUN/metrics.jsonl and mirror scalars, images and text to TensorBoard (RUN/tb)."""
+    """Append scalars to RUN/metrics.jsonl and mirror scalars, images and text to TensorBoard (RUN/tb).
+    A failed write (a full disk) warns once and logging goes on; it never stops training."""
 
     def __init__(
         self, run_dir: str | os.PathLike, tensorboard: bool = True, enabled: bool = True
     ):
         self.run_dir = Path(run_dir)
         self.enabled = enabled
+        self.failures = WriteFailures()
         self._file = None
         self._tb = None
+        self._closed = not enabled
         if not enabled:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        path = self.run_dir / METRICS_FILE
-        _terminate_partial_line(path)
-        # Line buffering plus an explicit flush per record: a crash loses at most the line being written.
-        self._file = path.open("a", buffering=1, encoding="utf-8")
+        self._open_metrics()
         if tensorboard:
             self._tb = _open_tensorboard(self.run_dir / "tb")
+
+    def _open_metrics(self) -> None:
+        path = self.run_dir / METRICS_FILE
+        with self.failures.guard(METRICS_FILE, path):
+            _terminate_partial_line(path)
+            # Line buffering plus an explicit flush per record: a crash loses at most the line being written.
+            self._file = path.open("a", buffering=1, encoding="utf-8")
+
+    def _write_record(self, line: str) -> None:
+        if self._file is None:  # an earlier write failed: try again (the disk may have room now)
+            self._open_metrics()
+            if self._file is None:
+                return
+        with self.failures.guard(METRICS_FILE, self.run_dir / METRICS_FILE):
+            try:
+                self._file.write(line)
+                self._file.flush()
+            except OSError:
+                # drop the file object with its unwritten buffer; reopening ends a partial line first
+                f, self._file = self._file, None
+                with contextlib.suppress(OSError):
+                    f.close()
+                raise
+
+    def _tb_call(self, method: str, *args, **kw) -> None:
+        if self._tb is None:
+            return
+        try:
+            getattr(self._tb, method)(*args, **kw)
+        except OSError:
+            tb, self._tb = self._tb, None  # its writer thread is broken; TensorBoard is off for this run
+            with contextlib.suppress(Exception):
+                tb.close()
+            with self.failures.guard("TensorBoard events", self.run_dir / "tb"):
+                raise
 
     def scalars(
         self, step: int, values: Mapping[str, Any], kind: str = "train"
     ) -> None:
         """Append one {"step", "time", "kind", **values} line to metrics.jsonl and write TB scalars."""
-        if not self.enabled or self._file is None:
+        if self._closed:
             return
         clash = [k for k in values if k in _RESERVED]
         if clash:
@@ -90,42 +155,37 @@ class RunLogger:
         step = int(step)
         record: dict[str, Any] = {"step": step, "time": time.time(), "kind": kind}
         record.update({k: _number(k, v) for k, v in values.items()})
-        self._file.write(json.dumps(record, allow_nan=False) + "\n")
-        self._file.flush()
-        if self._tb is not None:
-            for key, value in record.items():
-                if key in _RESERVED or key in _NOT_PLOTTED or value is None:
-                    continue
-                self._tb.add_scalar(_tb_tag(key, kind), value, step)
+        self._write_record(json.dumps(record, allow_nan=False) + "\n")
+        for key, value in record.items():
+            if key in _RESERVED or key in _NOT_PLOTTED or value is None:
+                continue
+            self._tb_call("add_scalar", _tb_tag(key, kind), value, step)
 
     def image(self, step: int, tag: str, images: Tensor, **grid_kw) -> None:
         """Write an NCHW batch in [-1, 1] (or a CHW grid in [-1, 1]) to TensorBoard as one image grid."""
         if not self.enabled or self._tb is None:
             return
         grid = np.asarray(make_grid_image(images, **grid_kw))
-        self._tb.add_image(
-            tag, grid, int(step), dataformats="HW" if grid.ndim == 2 else "HWC"
-        )
+        self._tb_call("add_image", tag, grid, int(step), dataformats="HW" if grid.ndim == 2 else "HWC")
 
     def text(self, tag: str, text: str, step: int = 0) -> None:
         """Write a text entry (markdown is rendered by TensorBoard) under `tag`."""
-        if not self.enabled or self._tb is None:
-            return
-        self._tb.add_text(tag, text, int(step))
+        if self.enabled:
+            self._tb_call("add_text", tag, text, int(step))
 
     def flush(self) -> None:
         """Push buffered TensorBoard events to disk (metrics.jsonl is flushed on every write)."""
-        if self._tb is not None:
-            self._tb.flush()
+        self._tb_call("flush")
 
     def close(self) -> None:
         """Close metrics.jsonl and the TensorBoard writer; safe to call more than once."""
+        self._closed = True
         if self._file is not None:
-            self._file.close()
-            self._file = None
-        if self._tb is not None:
-            self._tb.close()
-            self._tb = None
+            f, self._file = self._file, None
+            with self.failures.guard(METRICS_FILE, self.run_dir / METRICS_FILE):
+                f.close()
+        self._tb_call("close")
+        self._tb = None
 
     def __enter__(self) -> Self:
         return self

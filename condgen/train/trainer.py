@@ -6,6 +6,7 @@ It knows no model by name: it drives any ``GenerativeModel`` through ``training_
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -22,11 +23,13 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from condgen.config import RunConfig, config_from_dict, load_yaml
-from condgen.errors import CheckpointError, ConfigError, TrainingError
+from condgen.errors import CheckpointError, ConfigError, TrainingError, os_error_reason
 from condgen.models import get_model_class
 from condgen.models.base import GenerativeModel, unwrap
 from condgen.train import distributed as dist_utils
 from condgen.train.checkpoint import CheckpointManager, load_checkpoint, rng_state, set_rng_state
+from condgen.train.lock import LOCK_FILE, RunLock
+from condgen.train.logging import RunWriteWarning
 
 
 # ----- device and precision -----------------------------------------------------------------------
@@ -181,11 +184,16 @@ class NonFiniteLossWarning(UserWarning):
     """A NaN/Inf loss whose update was skipped (train.nan_policy=skip)."""
 
 
-class SampleWriteWarning(UserWarning):
+class SampleWriteWarning(RunWriteWarning):
     """A sample grid could not be written (training goes on)."""
 
 
 NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def _run_files(run_dir: Path) -> list[Path]:
+    """What a run folder holds, besides its lock file."""
+    return [p for p in run_dir.iterdir() if p.name != LOCK_FILE] if run_dir.is_dir() else []
 
 
 def _empty_new_run(run_dir: Path, remove_folder: bool) -> None:
@@ -193,7 +201,7 @@ def _empty_new_run(run_dir: Path, remove_folder: bool) -> None:
     if remove_folder:
         shutil.rmtree(run_dir, ignore_errors=True)
         return
-    for child in run_dir.iterdir() if run_dir.is_dir() else ():
+    for child in _run_files(run_dir):
         if child.is_dir() and not child.is_symlink():
             shutil.rmtree(child, ignore_errors=True)
         else:
@@ -214,7 +222,13 @@ class Trainer:
             torch.set_num_threads(cfg.train.threads)
         self.amp_dtype = select_precision(cfg.train.precision, self.device)
         self.channels_last = select_channels_last(cfg.train.channels_last, self.device, self.amp_dtype)
-        created = self._prepare_run_dir()
+        self.lock = RunLock(self.run_dir)
+        self.restart = False  # resuming a run that never wrote a checkpoint: it starts again from step 0
+        try:
+            created = self._prepare_run_dir()
+        except BaseException:
+            self.lock.release()
+            raise
         try:
             self._setup()
         except BaseException:
@@ -222,10 +236,11 @@ class Trainer:
             # run folder behind: the same command works once the cause is fixed
             if not self.resume and self.is_main:
                 _empty_new_run(self.run_dir, remove_folder=created)
+            self.lock.release()
             raise
 
     def _setup(self) -> None:
-        cfg, resume = self.cfg, self.resume
+        cfg, resume = self.cfg, self.resume and not self.restart
         from condgen.data import dataset_info
 
         model_cls = get_model_class(cfg.model_name)
@@ -234,7 +249,7 @@ class Trainer:
         self.val_dataset = self._val_dataset(model_cls) if cfg.train.val_every else None
         model_cls.fill_from_data(cfg.model, self.data_info)
         if self.is_main:  # on resume only length/logging keys can differ; record the new values
-            cfg.save(self.run_dir / "config.yaml")
+            self._save_config()
 
         seed_everything(cfg.seed)  # identical initial weights on every rank
         self.model: GenerativeModel = model_cls(cfg.model)
@@ -268,6 +283,8 @@ class Trainer:
 
         self.step, self.epoch, self.epoch_pos = 0, 0, 0
         self.ckpt = CheckpointManager(self.run_dir, keep=t.keep_checkpoints)
+        if self.is_main:  # this process holds the run's lock: any other writer's temp file is an orphan
+            self.ckpt.remove_orphans()
         if resume:
             self._load_resume_state()
 
@@ -301,9 +318,15 @@ class Trainer:
         return None
 
     def _prepare_run_dir(self) -> bool:
-        """Check the run folder; create it for a new run. True if this call created it."""
+        """Check the run folder, take its lock (rank 0), create it for a new run. True if this call created it."""
         if self.resume:
             saved = load_run_config(self.run_dir)
+            if self.is_main:
+                self.lock.acquire()
+            if CheckpointManager(self.run_dir).latest() is None:
+                self._restart_dead_run(resume=True)
+                dist_utils.barrier()
+                return False
             conflicts = config_conflicts(saved, self.cfg)
             # num_classes is filled from data after load; compare without it
             conflicts = [c for c in conflicts if not c.endswith("num_classes")]
@@ -313,16 +336,44 @@ class Trainer:
                 raise CheckpointError(f"cannot resume {self.run_dir}: the config differs from the run's ({detail}). "
                                       f"Resume without changing these, or start a new run with another --out.")
             return False
-        if self.run_dir.exists() and any(self.run_dir.iterdir()):
-            if is_run_dir(self.run_dir):
-                raise CheckpointError(f"{self.run_dir} already holds a run. Continue it with "
-                                      f"`condgen train --resume {self.run_dir}`, or choose another --out.")
-            raise CheckpointError(f"{self.run_dir} exists and is not empty; choose a new --out folder.")
         created = not self.run_dir.exists()
-        if self.is_main:
+        if self.is_main:  # rank 0 checks and prepares the folder; the other ranks wait for it
+            self._check_new_run_dir()
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.lock.acquire()  # then look again: another process may have started a run here meanwhile
+            self._check_new_run_dir()
+            if _run_files(self.run_dir):
+                self._restart_dead_run(resume=False)
         dist_utils.barrier()
         return created
+
+    def _check_new_run_dir(self) -> None:
+        if not _run_files(self.run_dir):
+            return
+        if not is_run_dir(self.run_dir):
+            raise CheckpointError(f"{self.run_dir} exists and is not empty; choose a new --out folder.")
+        if CheckpointManager(self.run_dir).latest() is not None:
+            raise CheckpointError(f"{self.run_dir} already holds a run. Continue it with "
+                                  f"`condgen train --resume {self.run_dir}`, or choose another --out.")
+
+    def _restart_dead_run(self, resume: bool) -> None:
+        """A run folder with a config but no checkpoint (its run failed before writing one, e.g. a NaN loss or a
+        bad image at step 1) holds nothing to continue: clear it and start again from step 0."""
+        self.restart = resume
+        if self.is_main:
+            print(f"[condgen] {self.run_dir} holds a run that stopped before writing its first checkpoint, so there "
+                  f"is nothing to continue; starting it again from step 0 "
+                  f"({'with its config' if self.restart else 'with the new config'}; its old samples and logs "
+                  f"are removed).", flush=True)
+            _empty_new_run(self.run_dir, remove_folder=False)
+
+    def _save_config(self) -> None:
+        path = self.run_dir / "config.yaml"
+        try:
+            self.cfg.save(path)
+        except OSError as e:
+            raise TrainingError(f"{os_error_reason(e)} writing {path}; the run's previous config.yaml, if any, is "
+                                f"unchanged ({e}).") from None
 
     def _first_batch(self) -> dict[str, Any]:
         n = min(len(self.dataset), self.cfg.train.num_samples)
@@ -337,14 +388,15 @@ class Trainer:
 
         path = Path(source).expanduser()
         if path.is_dir():
-            latest = CheckpointManager(path).latest()
+            latest = CheckpointManager(path).load_latest()
             if latest is None:
                 raise CheckpointError(f"train.init_from: {path} has no checkpoint (checkpoints/ is empty or missing); "
                                       "give a trained run or a checkpoint file.")
-            path = latest
+            path, state = latest
         elif not path.is_file():
             raise CheckpointError(f"train.init_from: {path} does not exist; give a run directory or a checkpoint file.")
-        state = load_checkpoint(path)
+        else:
+            state = load_checkpoint(path)
         shared = [n for n in state.get("nets", {}) if n in self.model.nets]
         if not shared:
             raise CheckpointError(f"train.init_from: {path} holds networks {sorted(state.get('nets', {}))}, none of "
@@ -359,10 +411,10 @@ class Trainer:
         return f"initialised {', '.join(shared)} from {path} (step {state.get('step', '?')})"
 
     def _load_resume_state(self) -> None:
-        path = self.ckpt.latest()
-        if path is None:
+        latest = self.ckpt.load_latest()
+        if latest is None:
             raise CheckpointError(f"{self.run_dir} has no checkpoint to resume from (checkpoints/ is empty).")
-        state = load_checkpoint(path)
+        _, state = latest
         for name, sd in state["nets"].items():
             unwrap(self.model.nets[name]).load_state_dict(sd)
         for name, sd in state.get("ema", {}).items():
@@ -436,7 +488,8 @@ class Trainer:
                     torch.distributed.broadcast(buf, 0)
             self.check_replicas()
         state = self.state_dict()
-        path = self.ckpt.save(state, self.step) if self.is_main else None
+        then = f", then continue with `condgen train --resume {self.run_dir}`"
+        path = self.ckpt.save(state, self.step, then) if self.is_main else None
         dist_utils.barrier()
         return path
 
@@ -486,24 +539,34 @@ class Trainer:
                     continue
                 be.copy_(b)
 
+    @contextlib.contextmanager
+    def _observing(self):
+        """Inference for samples and validation that leaves the training state exactly as it was: the RNG
+        (test-time noise such as pix2pix dropout) and every buffer (a network run in train mode at test time,
+        like pix2pix's batch statistics, moves its BatchNorm running statistics), so a resumed run is exact."""
+        nets = [*(unwrap(n) for n in self.model.nets.values()), *self.model.ema.values()]
+        kept = [(b, b.clone()) for net in nets for b in net.buffers()]
+        try:
+            with torch.random.fork_rng(devices=[]), self.model.inference():
+                yield
+        finally:
+            with torch.no_grad():
+                for b, saved in kept:
+                    b.copy_(saved)
+
     def _save_samples(self) -> None:
         if not self.is_main:
             return
         from condgen.train.images import save_grid
 
-        # fork_rng: test-time noise (e.g. pix2pix dropout) must not move the training RNG (exact resume)
-        with torch.random.fork_rng(devices=[]), self.model.inference():
+        with self._observing():
             imgs = self.model.sample_grid(self.fixed).float().cpu()
         nrow = getattr(self.model, "grid_nrow", None) or self._grid_cols(imgs.shape[0])
         target = self.run_dir / "samples" / f"step_{self.step:06d}.png"
-        try:
+        # e.g. a full disk: a missing picture is no reason to stop training
+        with self.logger.failures.guard("the sample grid", target, SampleWriteWarning):
             save_grid(imgs, target, nrow=nrow, column_titles=self.model.grid_columns or None)
-        except OSError as e:  # e.g. a full disk: a missing picture is no reason to stop training
-            warnings.warn(f"could not write the sample grid {target} ({e}); training continues (checkpoints are "
-                          f"written separately and fail with their own message if the disk stays full).",
-                          SampleWriteWarning, stacklevel=2)
-            return
-        self.logger.image(self.step, "samples", imgs)
+            self.logger.image(self.step, "samples", imgs)
 
     def _grid_cols(self, n: int) -> int:
         k = getattr(self.model.cfg, "num_classes", 0)
@@ -518,18 +581,20 @@ class Trainer:
         bs = max(1, min(self.cfg.data.batch_size, 16))
         subset = torch.utils.data.Subset(self.val_dataset, range(n))
         loader = torch.utils.data.DataLoader(subset, batch_size=bs, shuffle=False, num_workers=0)
-        with torch.random.fork_rng(devices=[]), self.model.inference():
+        with self._observing():
             values, grid = self.model.validate(self.model.prepare_batch(b) for b in loader)
         self.logger.scalars(self.step, {f"val/{k}": v for k, v in values.items()}, kind="val")
+        target = self.run_dir / "samples" / f"val_step_{self.step:06d}.png"
         if grid is not None:
-            save_grid(grid.float().cpu(), self.run_dir / "samples" / f"val_step_{self.step:06d}.png",
-                      nrow=getattr(self.model, "val_grid_nrow", 3))
+            with self.logger.failures.guard("the validation grid", target, SampleWriteWarning):
+                save_grid(grid.float().cpu(), target, nrow=getattr(self.model, "val_grid_nrow", 3))
 
     def _write_report(self) -> None:
         if self.is_main:
             from condgen.train.report import write_report
 
-            write_report(self.run_dir)
+            with self.logger.failures.guard("the report", self.run_dir / "report.html"):
+                write_report(self.run_dir)
 
     def _skip_nonfinite(self, bad: list[str], values: dict[str, float]) -> bool:
         """train.nan_policy=skip: the model skipped the non-finite updates; warn and go on (False: stop)."""
@@ -561,6 +626,9 @@ class Trainer:
                        desc=self.cfg.model_name)
         last: dict[str, float] = {}
         stopped = False
+        # a resumed run already at its last step was finished (its final samples and checkpoint are written):
+        # resuming it again changes nothing
+        finished = self.resume and not self.restart and self.step >= self.total_steps
         images_seen, t0 = 0, time.perf_counter()
         self.model.train_mode(True)
         batches = self._batches()
@@ -605,16 +673,20 @@ class Trainer:
                     if stop.signal is not None:
                         stopped = True
                         break
-                if self.step % t.sample_every != 0:
-                    self._save_samples()
-                if t.val_every and self.step % t.val_every != 0:
-                    self._validate()
-                self.save_checkpoint()
+                if not finished:
+                    if self.step % t.sample_every != 0:
+                        self._save_samples()
+                    if t.val_every and self.step % t.val_every != 0:
+                        self._validate()
+                    self.save_checkpoint()
         finally:
-            if bar is not None:
-                bar.close()
-            self._write_report()
-            self.logger.close()
+            try:
+                if bar is not None:
+                    bar.close()
+                self._write_report()
+                self.logger.close()
+            finally:
+                self.lock.release()
         return TrainResult(self.run_dir, self.step, stopped, last)
 
 
