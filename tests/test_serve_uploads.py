@@ -209,8 +209,8 @@ def test_every_upload_is_deleted_when_its_request_ends(env):
              (data_url(b"not an image"), 0, "not a recognised image"),
              (data_url(png_bytes((2000, 1000))), 0, "more than the limit of 1,000,000")]
     for url, seed, error in cases:
-        for value in (lambda: {"url": url, "meta": META},
-                      lambda: {"path": receive(env, base64.b64decode(url.split(",")[1]))}):
+        for value in (lambda url=url: {"url": url, "meta": META},
+                      lambda url=url: {"path": receive(env, base64.b64decode(url.split(",")[1]))}):
             out, msg = run(env, component.preprocess(value()), seed)
             assert (msg is None) if error is None else (error in msg), msg
             assert leftovers(env.folder) == sorted(env.traps) and env.store.held_bytes == 0
