@@ -106,7 +106,6 @@ def train(
         if model_flags:
             layer_flags["model"] = model_flags
         cfg = build_config(model, saved, load_yaml_opt(config), layer_flags, parse_overrides(overrides))
-        _announce_resume(resume, cfg)
         result = run_training(cfg, resume, resume=True)
     else:
         if model is None and config is None:
@@ -126,26 +125,6 @@ def train(
     state = "stopped early" if result.stopped_early else "finished"
     _echo(f"{state} at step {result.step}: run in {result.run_dir}\n"
           f"  samples: {result.run_dir / 'samples'}\n  report:  {result.run_dir / 'report.html'}")
-
-
-def _announce_resume(run: Path, cfg) -> None:
-    """Say where ``--resume RUN`` continues from (or that it is already at its target: the trainer then changes
-    nothing); a ConfigError when the target is below the run's step."""
-    from condgen.train.checkpoint import CheckpointManager
-    from condgen.train.distributed import is_main_process
-
-    done = max(CheckpointManager(run).steps(), default=0)
-    target = cfg.train.steps
-    if target and target < done:
-        raise ConfigError(f"{run} is already at step {done}; --steps {target} is below it (train.steps counts from "
-                          f"the run's start). Pass --steps above {done} to train further.")
-    if not is_main_process():
-        return
-    if target and target == done:
-        _echo(f"{run} is already at step {done} of {target}: nothing to train. Pass --steps above {done} to "
-              "continue it.")
-    else:
-        _echo(f"resuming {run} from step {done} (of {target or f'{cfg.train.epochs} epochs'})")
 
 
 def _style_spec(style: str) -> str:

@@ -355,21 +355,23 @@ def test_demo_tab_anonymizes_and_restores_an_uploaded_photo(anon_run, tmp_path, 
 
     demo = next(iter(build_app([anon_run]).condgen_demos.values()))
     assert demo.kind == "anonymizer"
+    from test_serve import sent  # an upload as the server receives it (the demo reads nothing else)
+
     src = _photo(tmp_path)
-    out, status = demo.run(str(src), PASS)
+    out, status = demo.run(sent(demo, src), PASS)
     assert "anonymized 1 face(s)" in status and PASS in status
     import condgen
 
     model = condgen.load(anon_run)
     (box,) = detect_faces(astronaut())
     assert np.array_equal(np.asarray(out), transform_faces(model, astronaut(), PASS, [box]))
-    out2, status2 = demo.run(str(src), "")  # a new passcode, shown
+    out2, status2 = demo.run(sent(demo, src), "")  # a new passcode, shown
     shown = status2.rsplit(" ", 1)[1]
     assert len(shown) == 16 and set(shown) <= {"0", "1"}
     with pytest.raises(Exception, match="exactly 16 binary digits"):
-        demo.run(str(src), "0101")
+        demo.run(sent(demo, src), "0101")
     with pytest.raises(Exception, match="needs the passcode"):
-        demo.run(str(src), "", True)
+        demo.run(sent(demo, src), "", True)
 
 
 def test_translate_command_points_to_anonymize(anon_run, tmp_path, capsys):

@@ -172,7 +172,8 @@ def test_train_translate_cli(capsys, tmp_path):
                              "--set", "train.tensorboard=false")
     assert code == 0, err
     grid = Image.open(run / "samples" / "step_000002.png")
-    assert grid.size == (4 * 34 + 2, 5 * 34 + 2)  # 5 training pairs as rows of A | A->B | B | B->A
+    # 5 training pairs as rows of A | A->B | B | B->A, under a 14 px band of column titles
+    assert grid.size == (4 * 34 + 2, 5 * 34 + 2 + 14)
     Image.new("RGB", (45, 31), "white").save(tmp_path / "in.png")
     for d in ("AtoB", "BtoA"):
         code, out, err = run_cli(capsys, "translate", run, tmp_path / "in.png", "--out", tmp_path / d,

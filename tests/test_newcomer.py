@@ -169,3 +169,29 @@ def test_train_threads_sets_torch_threads(tmp_path, cache_dir):
         assert '"threads": 1' in saved
     finally:
         torch.set_num_threads(before)
+
+
+# ----- precision on this CPU -----------------------------------------------------------------------------------
+def test_auto_precision_follows_the_cpu(monkeypatch):
+    from condgen.train import trainer
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(trainer, "cpu_has_fast_bf16", lambda: False)
+    assert trainer.select_precision("auto", cpu) is None  # AVX2 / AVX-512 without bf16: fp32
+    monkeypatch.setattr(trainer, "cpu_has_fast_bf16", lambda: True)
+    assert trainer.select_precision("auto", cpu) is torch.bfloat16
+    assert trainer.select_precision("fp32", cpu) is None
+
+
+@pytest.mark.skipif(not __import__("condgen.train.trainer", fromlist=["x"]).cpu_has_fast_bf16(),
+                    reason="this CPU has no native bf16 (AVX512-BF16 or AMX), so precision=auto is fp32 here")
+def test_auto_precision_trains_in_bf16_where_the_cpu_has_it(tmp_path, cache_dir):
+    from condgen.cli import resolve_config
+    from condgen.train.trainer import Trainer
+
+    cfg = resolve_config("dcgan", "digits", None, None, [*TINY, "train.precision=auto", "train.steps=3",
+                                                         "train.tensorboard=false"])
+    trainer = Trainer(cfg, tmp_path / "run")
+    assert trainer.amp_dtype is torch.bfloat16 and trainer.channels_last
+    result = trainer.fit()
+    assert result.step == 3 and all(map(lambda v: v == v and abs(v) < 1e4, result.last_losses.values()))

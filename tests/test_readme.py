@@ -120,6 +120,7 @@ def test_readme_use_block_runs_as_written(tmp_path, monkeypatch, capsys, cache_d
             res = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=300)
             assert res.returncode == 0, f"{line}\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}"
             assert res.stdout.count("finished at step") == 1, res.stdout  # one line, from rank 0
+            assert "FutureWarning" not in res.stderr, res.stderr[-3000:]  # no deprecated DDP arguments
             continue
         assert argv[0] == "condgen", line
         if argv[1] == "serve":

@@ -90,8 +90,9 @@ def test_two_processes_on_one_folder_one_is_refused_and_kill_9_frees_it(tmp_path
         assert code == 2 and f"{run} is in use by another condgen process (PID {winner.pid})" in err, err
         winner.send_signal(signal.SIGKILL)  # kill -9 releases the lock with the process
         winner.wait(timeout=60)
-        code, _, err = run_cli(capsys, "train", "--resume", run, "--steps", "3")
-        assert code == 0, err
+        done = max(int(p.stem.split("_")[1]) for p in (run / "checkpoints").glob("step_*.pt"))
+        code, out, err = run_cli(capsys, "train", "--resume", run, "--steps", str(done + 1))
+        assert code == 0 and f"resuming {run} from step {done}" in out, err
     finally:
         for p in procs:
             if p.poll() is None:

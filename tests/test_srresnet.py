@@ -194,7 +194,8 @@ def test_train_and_upscale_cli(capsys, tmp_path):
                              "--set", "train.val_images=2", "--set", "train.tensorboard=false")
     assert code == 0, err
     grid = Image.open(run / "samples" / "step_000002.png")
-    assert grid.size == (3 * 34 + 2, 8 * 34 + 2)  # 8 training crops as rows of bicubic | SR | HR
+    # 8 training crops as rows of bicubic | SR | HR, under a 14 px band of column titles
+    assert grid.size == (3 * 34 + 2, 8 * 34 + 2 + 14)
     assert '"val/psnr_y"' in (run / "metrics.jsonl").read_text()
     Image.new("RGB", (13, 9), "white").save(tmp_path / "in.png")
     code, out, err = run_cli(capsys, "translate", run, tmp_path / "in.png", "--out", tmp_path / "o")

@@ -243,6 +243,9 @@ class Trainer:
         cfg, resume = self.cfg, self.resume and not self.restart
         from condgen.data import dataset_info
 
+        if resume:
+            self._check_resume_target()
+
         model_cls = get_model_class(cfg.model_name)
         self.dataset = model_cls.load_data(cfg, split="train", train=True)
         self.data_info = dataset_info(self.dataset)
@@ -287,6 +290,11 @@ class Trainer:
             self.ckpt.remove_orphans()
         if resume:
             self._load_resume_state()
+            if self.is_main:
+                print(f"resuming {self.run_dir} from step {self.step} (of {self.total_steps})" if
+                      self.step < self.total_steps else f"{self.run_dir} is already at step {self.step} of "
+                      f"{self.total_steps}: nothing to train. Pass --steps above {self.step} to continue it.",
+                      flush=True)
 
         if self.world > 1:
             ids = [self.local_rank] if self.device.type == "cuda" else None
@@ -409,6 +417,14 @@ class Trainer:
                                       f"{self.cfg.model_name} model's {name} (another architecture or size?): {diff}.")
             net.load_state_dict(state["nets"][name])
         return f"initialised {', '.join(shared)} from {path} (step {state.get('step', '?')})"
+
+    def _check_resume_target(self) -> None:
+        """Refuse a train.steps below the step the run has reached (it counts from the run's start)."""
+        done = max(CheckpointManager(self.run_dir).steps(), default=0)
+        target = self.cfg.train.steps
+        if target and target < done:
+            raise ConfigError(f"{self.run_dir} is already at step {done}; --steps {target} is below it (train.steps "
+                              f"counts from the run's start). Pass --steps above {done} to train further.")
 
     def _load_resume_state(self) -> None:
         latest = self.ckpt.load_latest()
