@@ -73,8 +73,14 @@ class TrainConfig:
     epochs: int = option(0, min=0)
     device: str = option("auto", help="auto, cpu, cuda, cuda:N or mps")
     precision: str = option("auto", choices=("auto", "fp32", "bf16", "fp16"),
-                            help="autocast dtype; auto = bf16 on CPUs with native bf16 and on bf16 GPUs")
-    channels_last: str = option("auto", choices=("auto", "true", "false"))
+                            help="autocast dtype; auto on a CPU = measured: a few steps of each candidate (bf16 "
+                                 "only with native bf16) pick the fastest whose losses match fp32 (cached); "
+                                 "auto on a GPU = bf16 where supported")
+    channels_last: str = option("auto", choices=("auto", "true", "false"),
+                                help="auto = measured with precision=auto, else on with autocast")
+    compile: str = option("auto", choices=("auto", "on", "off"),
+                          help="torch.compile the networks: auto = measured with precision=auto when the run is "
+                               "long enough to repay compiling (single process), else off")
     threads: int = option(0, min=0, max=4096, help="CPU threads for torch's intra-op parallelism (per process); 0 "
                                                   "= torch's default (the machine's cores); set it on a shared machine")
     ema_decay: float = option(0.0, min=0.0, max=1.0, help="EMA of the generator; 0 disables")

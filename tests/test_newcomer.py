@@ -184,14 +184,20 @@ def test_auto_precision_follows_the_cpu(monkeypatch):
 
 
 @pytest.mark.skipif(not __import__("condgen.train.trainer", fromlist=["x"]).cpu_has_fast_bf16(),
-                    reason="this CPU has no native bf16 (AVX512-BF16 or AMX), so precision=auto is fp32 here")
-def test_auto_precision_trains_in_bf16_where_the_cpu_has_it(tmp_path, cache_dir):
+                    reason="this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 is neither measured nor chosen here")
+def test_auto_precision_measures_bf16_where_the_cpu_has_it(tmp_path, monkeypatch, cache_dir):
     from condgen.cli import resolve_config
     from condgen.train.trainer import Trainer
 
+    monkeypatch.setenv("CONDGEN_CACHE", str(tmp_path / "cache"))  # measured here, not taken from a cache
     cfg = resolve_config("dcgan", "digits", None, None, [*TINY, "train.precision=auto", "train.steps=3",
                                                          "train.tensorboard=false"])
     trainer = Trainer(cfg, tmp_path / "run")
-    assert trainer.amp_dtype is torch.bfloat16 and trainer.channels_last
+    measured = {m["setting"]: m for m in trainer.calibration["measured"]}
+    assert {"bf16/nchw", "bf16/channels_last"} <= set(measured) and measured["bf16/nchw"]["losses_match"]
     result = trainer.fit()
-    assert result.step == 3 and all(map(lambda v: v == v and abs(v) < 1e4, result.last_losses.values()))
+    assert result.step == 3 and all(v == v and abs(v) < 1e4 for v in result.last_losses.values())
+    bf16 = Trainer(resolve_config("dcgan", "digits", None, None, [*TINY, "train.precision=bf16", "train.steps=2",
+                                                                  "train.tensorboard=false"]), tmp_path / "bf16")
+    assert bf16.amp_dtype is torch.bfloat16 and bf16.channels_last and bf16.calibration is None
+    assert bf16.fit().step == 2

@@ -390,6 +390,17 @@ def _render(run_dir: Path) -> str:
             add(f'<figure><a href="{_href(rel)}"><img class="big" src="{_href(rel)}" alt="validation at step {step}">'
                 f"</a><figcaption>held-out pairs at step {step:,}: input | output | target</figcaption></figure>")
 
+    # Speed settings chosen by measurement (precision=auto on a CPU)
+    calib = by_kind.get("calibration", [])
+    if calib:
+        rec = calib[-1]
+        chosen = "+".join(n for n, k in (("bf16 autocast", "chosen_bf16"), ("channels_last", "chosen_channels_last"),
+                                         ("torch.compile", "chosen_compile")) if rec.get(k)) or "fp32, NCHW"
+        add(f"<h2>Speed settings</h2><p>precision=auto measured these settings on this machine and chose "
+            f"<b>{_e(chosen)}</b>:</p>")
+        add(_table(["setting", "images/s"], [(k[len("images_per_s["):-1], v) for k, v in rec.items()
+                                             if k.startswith("images_per_s[")], "calibration"))
+
     # Eval
     add("<h2>Evaluation</h2>")
     if evals:

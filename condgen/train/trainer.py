@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import json
 import math
+import os
 import random
 import shutil
 import signal
@@ -117,7 +119,7 @@ def config_conflicts(saved: RunConfig, new: RunConfig) -> list[str]:
     """Keys whose values differ between two configs and that would change what a resumed run computes."""
     allowed = {"train.steps", "train.epochs", "train.progress", "train.checkpoint_every", "train.sample_every",
                "train.log_every", "train.keep_checkpoints", "train.tensorboard", "data.num_workers",
-               "train.device", "train.threads"}
+               "train.device", "train.threads", "train.compile"}
     a, b = _flatten(saved.to_dict()), _flatten(new.to_dict())
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in allowed)
 
@@ -130,6 +132,23 @@ def _flatten(d: dict, prefix: str = "") -> dict:
         else:
             out[f"{prefix}{k}"] = v
     return out
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        tmp.replace(path)
+    except OSError:  # a record of the choice, not needed to train
+        tmp.unlink(missing_ok=True)
 
 
 def progress_postfix(losses: dict[str, float], images_per_s: float) -> dict[str, str]:
@@ -270,6 +289,7 @@ class Trainer:
         self.total_steps = cfg.train.steps or cfg.train.epochs * per_epoch
         if self.total_steps <= 0:
             raise ConfigError("set train.steps or train.epochs to a positive number.")
+        self.calibration = self._calibrate(resume)
 
         t = cfg.train
         fn = lr_lambda(t.lr_schedule, self.total_steps, t.lr_decay_start, t.lr_step_size, t.lr_gamma)
@@ -296,6 +316,10 @@ class Trainer:
                       f"{self.total_steps}: nothing to train. Pass --steps above {self.step} to continue it.",
                       flush=True)
 
+        if self.compiled:  # in place: the module, its state_dict keys and checkpoints stay as they are
+            for net in self.model.nets.values():
+                net.compile()
+
         if self.world > 1:
             ids = [self.local_rank] if self.device.type == "cuda" else None
             for name, net in list(self.model.nets.items()):
@@ -308,6 +332,8 @@ class Trainer:
         if self.init_report and self.is_main:
             self.logger.text("init_from", self.init_report)
             print(f"[condgen] {self.init_report}", flush=True)
+        if self.calibration and self.is_main:
+            self._log_calibration(self.calibration)
         # the training RNG differs per rank (different noise per shard), set after identical init
         if not resume:
             seed_everything(cfg.seed + 1_000_003 * self.rank)
@@ -315,6 +341,70 @@ class Trainer:
                                              batch=self._first_batch() if self.is_main else None)
 
     # ----- set-up helpers ------------------------------------------------------------------------
+    def _calibrate(self, resume: bool) -> dict[str, Any] | None:
+        """Precision, memory layout and compilation by measurement (``calibrate``) when precision is auto on a CPU:
+        the run's own earlier choice on resume, else the cache, else a few measured steps (rank 0 decides)."""
+        from condgen.train import calibrate as cal
+
+        t = self.cfg.train
+        self.compiled = t.compile == "on" and self.world == 1
+        if t.precision != "auto" or self.device.type != "cpu":
+            return None
+        own = self.run_dir / cal.CACHE_FILE
+        key = cal.cache_key(self.cfg.model_name, self.cfg.to_dict()["model"], self.cfg.data.batch_size,
+                            torch.get_num_threads(), self.device.type)
+        entry = None
+        if self.is_main:
+            entry = _read_json(own) if resume else None
+            source = "this run's earlier choice" if entry else "cache"
+            entry = entry or cal.load_cached(key)
+            if entry is None:
+                source = "measured"
+                entry = self._measure_settings(cal, key)
+            entry = {**entry, "source": source, "key": key}
+            _write_json(own, entry)
+        entry = dist_utils.broadcast_object(entry)
+        choice = cal.setting_from(entry["choice"])
+        self.amp_dtype = choice.dtype
+        self.channels_last = choice.channels_last
+        self.compiled = (choice.compile and self.world == 1) or self.compiled
+        self.model.to(self.device, channels_last=self.channels_last)
+        return entry
+
+    def _measure_settings(self, cal, key: str) -> dict[str, Any]:
+        """Time each candidate setting on a copy of the model and a real batch; cache and return the choice."""
+        bs = self.cfg.data.batch_size
+        with torch.random.fork_rng(devices=[]):  # the training run's randomness is not touched
+            batch = torch.utils.data.default_collate([self.dataset[i] for i in range(min(bs, len(self.dataset)))])
+            print(f"[condgen] precision=auto: measuring speed settings on {cal.cpu_kind()} (cached afterwards) ...",
+                  flush=True)
+            ref = cal.measure(self.model, batch, cal.Setting("fp32", False), self.device)
+            worth = self.world == 1 and cal.compile_worth_trying(self.cfg.train.compile, ref.seconds_per_step,
+                                                                   self.total_steps)
+            rest = [s for s in cal.candidates(cpu_has_fast_bf16(), worth) if s != ref.setting]
+            measured = [ref, *(cal.measure(self.model, batch, s, self.device) for s in rest)]
+        choice = cal.choose(measured, self.total_steps)
+        entry = cal.entry_of(choice, measured)
+        cal.store_cached(key, entry)
+        return entry
+
+    def _log_calibration(self, entry: dict[str, Any]) -> None:
+        """The chosen setting and the measured alternatives: one line, TensorBoard text and metrics.jsonl."""
+        from condgen.train.calibrate import setting_from
+
+        choice = setting_from(entry["choice"]).name
+        rows = [m for m in entry.get("measured", []) if m.get("seconds_per_step")]
+        bs = self.cfg.data.batch_size
+        alts = ", ".join(f"{m['setting']} {bs / m['seconds_per_step']:.1f} img/s"
+                         + ("" if m.get("losses_match", True) else " (losses differ)") for m in rows)
+        print(f"[condgen] speed settings: {choice} ({entry.get('source', 'measured')})"
+              + (f"; measured {alts}" if alts else ""), flush=True)
+        self.logger.text("speed_settings", f"chosen: {choice} ({entry.get('source')}); {alts}")
+        values = {f"images_per_s[{m['setting']}]": bs / m["seconds_per_step"] for m in rows}
+        self.logger.scalars(self.step, {"chosen_bf16": int(self.amp_dtype is not None),
+                                        "chosen_channels_last": int(self.channels_last),
+                                        "chosen_compile": int(self.compiled), **values}, kind="calibration")
+
     def _val_dataset(self, model_cls):
         from condgen.errors import DataError
 
