@@ -540,6 +540,9 @@ def import_weights(
     fmt: str = typer.Option("junyanz", "--format", help="junyanz: pytorch-CycleGAN-and-pix2pix files (pix2pix, "
                                                         "cyclegan); fast-neural-style: a pytorch/examples "
                                                         "fast_neural_style TransformerNet (.pth/.model; a style run)"),
+    no_dropout: bool = typer.Option(False, "--no-dropout", help="pix2pix: the generator was trained with the "
+                                                                "reference's --no_dropout (a U-Net file cannot show "
+                                                                "it; a ResNet's keys do)"),
 ) -> None:
     """Load checkpoints of junyanz/pytorch-CycleGAN-and-pix2pix (then `translate`) or of pytorch/examples
     fast_neural_style (--format fast-neural-style; then `stylize`) into a condgen run."""
@@ -551,7 +554,8 @@ def import_weights(
     if fmt == "fast-neural-style":
         from condgen.importers.fast_neural_style import import_fast_neural_style
 
-        given = (("--netD", discriminator), ("--netG-B", generator_b), ("--netD-B", discriminator_b), ("--arch", arch))
+        given = (("--netD", discriminator), ("--netG-B", generator_b), ("--netD-B", discriminator_b), ("--arch", arch),
+                 ("--no-dropout", no_dropout or None))
         extra = [flag for flag, v in given if v is not None]
         if extra:
             raise ConfigError(f"{', '.join(extra)} belong to junyanz imports; a fast_neural_style file is one network.")
@@ -560,6 +564,8 @@ def import_weights(
               f"{cfg.model.ngf}) into {out} as a style run\nnext: condgen stylize {out} IMAGES... --out OUT_DIR")
         return
     if generator_b is not None:
+        if no_dropout:
+            raise ConfigError("--no-dropout belongs to a pix2pix import; condgen's cyclegan has no dropout.")
         cfg = import_cyclegan(generator, generator_b, out, d_a_path=discriminator, d_b_path=discriminator_b,
                               arch=arch)
         hint = f"condgen translate {out} IMAGES... --out OUT_DIR [--direction BtoA]"
@@ -567,11 +573,12 @@ def import_weights(
         if discriminator_b is not None:
             raise ConfigError("--netD-B belongs to a CycleGAN import: pass its two generators (G_A as the "
                               "argument, --netG-B G_B).")
-        cfg = import_pix2pix(generator, out, d_path=discriminator, arch=arch)
+        cfg = import_pix2pix(generator, out, d_path=discriminator, arch=arch, no_dropout=no_dropout or None)
         hint = f"condgen translate {out} IMAGES... --out OUT_DIR"
     m = cfg.model
-    _echo(f"imported {cfg.model_name} {m.netG} ({m.norm} norm, {m.in_channels}->{m.out_channels} channels) into "
-          f"{out}\nnext: {hint}")
+    drop = getattr(m, "dropout", 0) > 0 and (m.netG.startswith("unet") or getattr(m, "resnet_dropout", False))
+    _echo(f"imported {cfg.model_name} {m.netG} ({m.norm} norm, {m.in_channels}->{m.out_channels} channels"
+          f"{', dropout 0.5' if drop else ''}) into {out}\nnext: {hint}")
 
 
 # ----- export ---------------------------------------------------------------------------------------

@@ -309,7 +309,14 @@ def build_config(model_name: str | None, *layers: dict) -> RunConfig:
 
 
 def config_from_dict(data: dict) -> RunConfig:
-    """Re-create a RunConfig from a saved ``config.yaml`` dict."""
+    """Re-create a RunConfig from a saved ``config.yaml`` dict. A model key the file lacks (the run predates it)
+    takes the value its model's ``Config.saved_before`` gives, when it gives one: what that run computed."""
+    from condgen.models import get_model_class  # late import: models import this module
+
+    section = data.get("model") if isinstance(data, dict) else None
+    if isinstance(section, dict) and section.get("name"):
+        before = getattr(get_model_class(section["name"]).Config, "saved_before", {})
+        data = {**data, "model": {**{k: v for k, v in before.items() if k not in section}, **section}}
     return build_config(None, data)
 
 

@@ -89,7 +89,7 @@ def test_adain_normalises_each_instance_then_applies_gamma_beta():
         assert AdaIN(3)(x.bfloat16(), gamma, beta).dtype == torch.float32
 
 
-def test_decoder_adain_takes_gamma_beta_from_the_style_mlp():
+def test_decoder_adain_takes_beta_gamma_from_the_style_mlp():
     G = _model().nets["G"]["B"]
     content, style = torch.randn(1, 16, 4, 4), torch.randn(1, 8)
     seen = {}
@@ -97,18 +97,23 @@ def test_decoder_adain_takes_gamma_beta_from_the_style_mlp():
     G.decode(content, style)
     params = G.mlp(style)
     _, gamma, beta = seen["args"]
-    assert torch.equal(gamma, params[:, :16]) and torch.equal(beta, params[:, 16:32])
+    # the release's layout: each norm's slice is its shift (beta), then its scale (gamma)
+    assert torch.equal(beta, params[:, :16]) and torch.equal(gamma, params[:, 16:32])
 
 
 def test_layer_norm_normalises_over_channels_and_space():
-    ln = LayerNorm2d(3)
-    torch.nn.init.normal_(ln.weight)
-    torch.nn.init.normal_(ln.bias)
     x = torch.randn(2, 3, 4, 5)
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    var = x.var(dim=(1, 2, 3), keepdim=True, unbiased=False)
-    expect = (x - mean) / torch.sqrt(var + 1e-5) * ln.weight[:, None, None] + ln.bias[:, None, None]
-    assert torch.allclose(ln(x), expect, atol=1e-5)
+    for kind in ("munit", "group"):
+        ln = LayerNorm2d(3, kind=kind)
+        torch.nn.init.normal_(ln.weight)
+        torch.nn.init.normal_(ln.bias)
+        if kind == "munit":  # the release's: unbiased std, eps added to it
+            normed = (x - mean) / (x.std(dim=(1, 2, 3), keepdim=True) + 1e-5)
+        else:  # GroupNorm(1): biased variance, eps under the root
+            normed = (x - mean) / torch.sqrt(x.var(dim=(1, 2, 3), keepdim=True, unbiased=False) + 1e-5)
+        expect = normed * ln.weight[:, None, None] + ln.bias[:, None, None]
+        assert torch.allclose(ln(x), expect, atol=1e-5)
 
 
 def test_decoder_output_depends_on_style_and_content():

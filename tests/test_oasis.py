@@ -87,7 +87,9 @@ def test_discriminator_is_a_unet_segmenter():
     assert [b.conv2.out_channels for b in D.up] == [16, 8, 8, 4, 4, 2]
     assert [b.conv1.in_channels for b in D.up] == [16, 32, 16, 16, 8, 8]  # skips concatenated from the second on
     convs = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
-    assert len(convs) == 12 * 2 + 8 + 1 and all(hasattr(c, "parametrizations") for c in convs)  # spectral norm
+    # spectral norm on every conv but the final 1x1 classifier, as the authors' code
+    assert len(convs) == 12 * 2 + 8 + 1 and all(hasattr(c, "parametrizations") for c in convs if c is not D.head)
+    assert not hasattr(D.head, "parametrizations")
     assert not any(isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d, nn.GroupNorm)) for m in D.modules())
     # the image alone: a change in the top-left corner changes the logits there and not in the far corner
     x = torch.randn(1, 3, 64, 64)

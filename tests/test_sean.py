@@ -73,13 +73,14 @@ def test_region_average_by_hand(nc):
         assert not present[:, 3:39].any()
     ref, ref_present = _pool_by_hand(feat, lab, nc)
     assert torch.allclose(codes, ref, atol=1e-6) and torch.equal(present, ref_present)
-    # a style map at half the label map's size (the encoder's output): area-weighted, same as upsampling it
+    # a style map at half the label map's size (the encoder's output), pooling "area": area-weighted, same as
+    # upsampling it (the release's "nearest" pooling: tests/test_reference_fidelity.py)
     small = torch.randn(2, 5, 2, 2)
-    codes, present = region_average(small, lab, nc)
+    codes, present = region_average(small, lab, nc, pooling="area")
     ref, ref_present = _pool_by_hand(small, lab, nc)
     assert torch.allclose(codes, ref, atol=1e-6) and torch.equal(present, ref_present)
     odd = torch.randn(2, 5, 3, 3)  # not a divisor: upsampled (nearest)
-    assert torch.allclose(region_average(odd, lab, nc)[0], _pool_by_hand(odd, lab, nc)[0], atol=1e-6)
+    assert torch.allclose(region_average(odd, lab, nc, pooling="area")[0], _pool_by_hand(odd, lab, nc)[0], atol=1e-6)
     with pytest.raises(DataError, match="out of range"):
         region_average(feat, torch.full((1, 4, 4), nc), nc)
 
@@ -165,7 +166,7 @@ def test_generator_shapes(size):
     assert y.shape == (2, 3, size, size) and y.abs().max() <= 1
     assert sum(isinstance(m, SEANNorm) for m in G.modules()) == 18  # 2 + 2 + 2 + 4 x 3 (learned shortcuts)
     last = SEANGenerator(NC, NC, ngf=1, style_dim=4, hidden=4, param_free="instance", spade_last_block=True)
-    assert sum(isinstance(m, SEANNorm) for m in last.modules()) == 15
+    assert sum(isinstance(m, SEANNorm) and m.region_styles for m in last.modules()) == 15
     assert last(semantic_input(lab, NC), torch.randn(2, NC, 4)).shape == (2, 3, size, size)
     with pytest.raises(ModelError, match="multiples of 32"):
         G(torch.zeros(1, NC + 1, 48, 40), torch.zeros(1, NC, 4))
@@ -181,17 +182,19 @@ def test_paper_parameter_counts():
         D = SPADEDiscriminator(19 + 3, spectral_norm=False)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     norms = [m for m in G.modules() if isinstance(m, SEANNorm)]
-    assert count(G) == 283_259_943 and count(E) == 1_568_576 and count(D) == 5_568_386
+    # D: no conv bias before instance norm
+    assert count(G) == 283_259_943 and count(E) == 1_568_576 and count(D) == 5_568_386 - 1_792
     assert sum(count(n.style_proj) for n in norms) == 18 * 19 * (512 * 512 + 512)  # 19 x 512 x 512 per norm
-    with torch.device("meta"):  # the release's plain SPADE last block
-        assert count(SEANGenerator(19, 19, spectral_norm=False, spade_last_block=True)) == 265_338_465
+    with torch.device("meta"):  # the release's last block: SPADE's modulation + the noise inputs, no region styles
+        # (the release's 265,338,791 also counts that block's 3 x 2 unused blending scalars)
+        assert count(SEANGenerator(19, 19, spectral_norm=False, spade_last_block=True)) == 265_338_791 - 6
 
 
 # ----- the model ----------------------------------------------------------------------------------------------------
 def test_config_defaults_and_fill_from_data():
     c = SEANConfig()
     assert (c.ngf, c.ndf, c.style_dim, c.encoder_nf, c.spade_hidden, c.num_D) == (64, 64, 512, 32, 128, 2)
-    assert c.noise and not c.spade_last_block
+    assert c.noise and c.spade_last_block and c.style_pooling == "nearest"
     assert (c.gan_loss, c.lambda_feat, c.lambda_vgg, c.lambda_l1) == ("hinge", 10.0, 10.0, 0.0)
     assert (c.lr_G, c.lr_D, c.beta1, c.beta2) == (1e-4, 4e-4, 0.0, 0.9)
     assert SEAN.train_defaults["data"]["batch_size"] == 32 and SEAN.train_defaults["train"]["epochs"] == 100

@@ -228,8 +228,8 @@ def test_paper_parameter_counts():
     # every label channel adds a 3x3 conv to 128 in each of the 18 SPADE layers and a 3x3 conv to 1024 at the input
     assert _meta_params(SPADEGenerator, 2) - _meta_params(SPADEGenerator, 1) == 18 * 128 * 9 + 1024 * 9
     assert _meta_params(SPADEGenerator, nc, use_vae=True) == 112_626_883  # fc: 256 -> 1024 x 8 x 8
-    assert _meta_params(ConvEncoder) == 10_465_408  # (fc_mu, fc_logvar: 8192 -> 256 each)
-    assert _meta_params(SPADEDiscriminator, nc + 3) == 5_906_306
+    assert _meta_params(ConvEncoder) == 10_465_408 - 1_984  # (fc_mu, fc_logvar: 8192 -> 256 each); no conv bias
+    assert _meta_params(SPADEDiscriminator, nc + 3) == 5_906_306 - 1_792  # no conv bias before instance norm
     # the "92.1M" the authors' log prints for a custom dataset (issue #163) is 3..6 semantic channels
     assert [round(_meta_params(SPADEGenerator, c) / 1e5) / 10 for c in (2, 3, 6, 7)] == [92.0, 92.1, 92.1, 92.2]
 

@@ -12,13 +12,27 @@ from condgen.importers.junyanz import detect_arch, load_reference_weights
 from condgen.train.checkpoint import FORMAT, atomic_torch_save
 
 
-def _generator(path: str | Path, arch: str | None) -> tuple[dict, dict]:
-    """(state dict in condgen's layout, model-config fields) of a reference generator file."""
+def _generator(path: str | Path, arch: str | None, no_dropout: bool | None = None) -> tuple[dict, dict]:
+    """(state dict in condgen's layout, model-config fields) of a reference generator file.
+
+    Dropout has no parameters: a U-Net's keys are the same with and without it, so ``no_dropout`` (the reference's
+    --no_dropout; None = its pix2pix default, dropout on) decides; a ResNet's block indices show it, and a
+    ``no_dropout`` that contradicts them is refused."""
     G = load_reference_weights(path, arch=arch, kind="G")
     guess = detect_arch(torch.load(path, map_location="cpu", weights_only=True))
     k = guess.kwargs
-    return G.state_dict(), {"netG": arch or guess.arch, "norm": guess.norm, "ngf": k["ngf"],
-                            "in_channels": k["in_channels"], "out_channels": k["out_channels"]}
+    model = {"netG": arch or guess.arch, "norm": guess.norm, "ngf": k["ngf"], "in_channels": k["in_channels"],
+             "out_channels": k["out_channels"]}
+    if model["netG"].startswith("resnet"):
+        has = k.get("dropout", 0.0) > 0
+        if no_dropout is not None and no_dropout == has:
+            raise CheckpointError(f"{path} is a ResNet generator {'with' if has else 'without'} dropout (its "
+                                  f"blocks' key indices show it), but {'--no-dropout' if no_dropout else 'dropout'} "
+                                  "was asked for; leave the option out, the file decides.")
+        model.update(dropout=0.5, resnet_dropout=has)
+    else:
+        model["dropout"] = 0.0 if no_dropout else 0.5
+    return G.state_dict(), model
 
 
 def _discriminator(path: str | Path, arch: str | None) -> tuple[dict, dict]:
@@ -57,10 +71,11 @@ def _fresh(out: str | Path) -> Path:
 
 
 def import_pix2pix(g_path: str | Path, out: str | Path, d_path: str | Path | None = None,
-                   arch: str | None = None, d_arch: str | None = None) -> RunConfig:
-    """Write ``out`` as a pix2pix run holding the reference generator (and discriminator): translate-ready."""
+                   arch: str | None = None, d_arch: str | None = None, no_dropout: bool | None = None) -> RunConfig:
+    """Write ``out`` as a pix2pix run holding the reference generator (and discriminator): translate-ready.
+    ``no_dropout``: the generator was trained with the reference's --no_dropout (see ``_generator``)."""
     out = _fresh(out)
-    sd, model = _generator(g_path, arch)
+    sd, model = _generator(g_path, arch, no_dropout)
     nets = {"G": sd}
     if d_path is not None:
         nets["D"], d_model = _discriminator(d_path, d_arch)
@@ -88,6 +103,8 @@ def import_cyclegan(g_a_path: str | Path, g_b_path: str | Path, out: str | Path,
                 raise CheckpointError(f"{path} is a PixelGAN; condgen's cyclegan uses N-layer PatchGANs.")
             model.update(ndf=d_model["ndf"], n_layers_D=d_model["n_layers_D"])
     model.pop("netD", None)
+    for key in ("dropout", "resnet_dropout"):  # condgen's cyclegan has no dropout (the reference's default too)
+        model.pop(key, None)
     if model["in_channels"] != model["out_channels"]:
         model["lambda_identity"] = 0.0  # the identity loss needs equal channels (only matters if trained further)
     return _write_run("cyclegan", model, nets, out, f"{g_a_path}, {g_b_path}")

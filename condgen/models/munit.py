@@ -13,7 +13,7 @@ authors' released configs (NVlabs/MUNIT configs/*.yaml).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from PIL import Image
@@ -24,7 +24,8 @@ from condgen.config import option
 from condgen.errors import ConfigError, DataError, ModelError
 from condgen.models.unpaired import LATENT_TRAIN_DEFAULTS, UnpairedTranslator, check_direction
 from condgen.nn.multiscale import TwoDomainDiscriminators
-from condgen.nn.munit import MUNITGenerators
+from condgen.nn.munit import ADAIN_ORDERS, MUNITGenerators
+from condgen.nn.norms import LAYER_NORMS
 
 GRID_STYLES = 3  # random styles per direction in the training sample grid
 
@@ -41,6 +42,11 @@ class MUNITConfig:
     n_res: int = option(4, min=0, help="residual blocks in the content encoder and in the decoder (paper: 4)")
     n_downsample: int = option(2, min=1, max=5, help="stride-2 convs of the content encoder (paper: 2)")
     mlp_dim: int = option(256, min=1, help="hidden units of the MLP that maps a style to AdaIN parameters (256)")
+    layer_norm: str = option("munit", choices=LAYER_NORMS, help="the decoder's layer norm: munit = the release's "
+                                                               "(unbiased std, eps added to it, scale init U[0, 1]); "
+                                                               "group = GroupNorm(1)")
+    adain_order: str = option("beta_gamma", choices=ADAIN_ORDERS, help="layout of the MLP's output per AdaIN norm: "
+                                                                       "beta_gamma = the release's; gamma_beta")
     num_scales: int = option(3, min=1, max=5, help="scales of each multi-scale discriminator (paper: 3)")
     n_layers_D: int = option(4, min=1, max=6, help="stride-2 conv layers per discriminator scale (paper: 4)")
     gan_loss: str = option("lsgan", choices=losses.ADVERSARIAL, help="adversarial objective (paper: LSGAN)")
@@ -55,6 +61,9 @@ class MUNITConfig:
     beta2: float = option(0.999, min=0.0, max=1.0, help="Adam beta2 (appendix B: 0.999)")
     weight_decay: float = option(1e-4, min=0.0, help="Adam weight decay of G and D (released configs: 0.0001)")
     tile_size: int = option(1024, min=0, help="translate larger images in overlapping tiles of this size (0: never)")
+
+    #: runs saved before a key existed computed this (config.config_from_dict fills it in)
+    saved_before: ClassVar[dict[str, Any]] = {"layer_norm": "group", "adain_order": "gamma_beta"}
 
     def validate(self) -> None:
         """Cross-field checks."""
@@ -78,7 +87,8 @@ class MUNIT(UnpairedTranslator):
     def __init__(self, cfg: MUNITConfig):
         super().__init__(cfg)
         G = MUNITGenerators(cfg.in_channels, cfg.out_channels, ngf=cfg.ngf, style_dim=cfg.style_dim,
-                            n_downsample=cfg.n_downsample, n_res=cfg.n_res, mlp_dim=cfg.mlp_dim)
+                            n_downsample=cfg.n_downsample, n_res=cfg.n_res, mlp_dim=cfg.mlp_dim,
+                            layer_norm=cfg.layer_norm, adain_order=cfg.adain_order)
         # appendix B: LSGAN multi-scale discriminators, as UNIT's
         D = TwoDomainDiscriminators(cfg.in_channels, cfg.out_channels, ndf=cfg.ndf,
                                     n_layers=cfg.n_layers_D, num_scales=cfg.num_scales)

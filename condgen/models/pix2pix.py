@@ -5,7 +5,7 @@ N x N patches of (input, output) pairs."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch.nn import functional as F
@@ -15,6 +15,7 @@ from condgen.config import option
 from condgen.errors import ConfigError, ModelError
 from condgen.models.base import GenerativeModel, adam
 from condgen.nn.init import init_normal_02
+from condgen.nn.norms import batch_statistics
 
 GENERATORS = ("unet_256", "unet_128", "unet_64", "resnet_9blocks", "resnet_6blocks")
 DISCRIMINATORS = ("basic", "n_layers", "pixel")
@@ -35,6 +36,8 @@ class Pix2PixConfig:
     ndf: int = option(64, min=1)
     norm: str = option("batch", choices=("batch", "instance", "none"), help="paper: batch norm")
     dropout: float = option(0.5, min=0.0, max=1.0, help="U-Net decoder dropout, the noise source (paper: 0.5)")
+    resnet_dropout: bool = option(True, help="ResNet generators: dropout (model.dropout) in every residual block, "
+                                             "as the reference's pix2pix does unless --no_dropout")
     gan_loss: str = option("vanilla", choices=losses.ADVERSARIAL, help="cGAN objective on logits (paper: vanilla)")
     lambda_l1: float = option(100.0, min=0.0, help="weight of the L1 term (paper: 100)")
     gan_weight: float = option(1.0, min=0.0, help="weight of the cGAN term in G's loss; 0 = L1 only (ablation)")
@@ -44,6 +47,9 @@ class Pix2PixConfig:
     eval_mode: bool = option(False, help="inference in eval mode (no dropout, running BN statistics); the paper "
                                          "keeps dropout and batch statistics at test time")
     tile_size: int = option(1024, min=0, help="translate larger images in overlapping tiles of this size (0: never)")
+
+    #: runs saved before a key existed computed this (config.config_from_dict fills it in)
+    saved_before: ClassVar[dict[str, Any]] = {"resnet_dropout": False}
 
     def validate(self) -> None:
         """Cross-field checks."""
@@ -122,13 +128,16 @@ class Pix2Pix(GenerativeModel):
 
     def _run_g(self, x: torch.Tensor) -> torch.Tensor:
         G = self.net("G")
-        was = G.training
-        # the paper's test time: dropout on and batch statistics (train mode); eval_mode switches both off
-        G.train(not self.cfg.eval_mode)
-        try:
+        if self.cfg.eval_mode:
+            was = G.training
+            G.eval()
+            try:
+                return G(x)
+            finally:
+                G.train(was)
+        # the paper's test time: dropout on and batch statistics, the loaded running statistics left as they are
+        with batch_statistics(G):
             return G(x)
-        finally:
-            G.train(was)
 
     @torch.no_grad()
     def generate(self, A: torch.Tensor | None = None, **_: Any) -> torch.Tensor:
@@ -224,7 +233,7 @@ def build_generator(cfg: Pix2PixConfig) -> torch.nn.Module:
 
     blocks = 9 if cfg.netG == "resnet_9blocks" else 6
     return ResnetGenerator(cfg.in_channels, cfg.out_channels, ngf=cfg.ngf, n_blocks=blocks, norm=cfg.norm,
-                           dropout=0.0)
+                           dropout=cfg.dropout if getattr(cfg, "resnet_dropout", False) else 0.0)
 
 
 def build_discriminator(cfg: Pix2PixConfig) -> torch.nn.Module:

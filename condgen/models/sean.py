@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch.nn import functional as F
@@ -33,7 +33,7 @@ from condgen.models.base import GenerativeModel, adam
 from condgen.models.spade import SPADE, VGG_LAYERS, label_ids
 from condgen.nn.labels import colorize, semantic_channels
 from condgen.nn.norms import PARAM_FREE_NORMS
-from condgen.nn.sean import RegionStyleEncoder, SEANGenerator, init_sean
+from condgen.nn.sean import POOLINGS, RegionStyleEncoder, SEANGenerator, init_sean
 from condgen.nn.spade import UPSAMPLINGS, SPADEDiscriminator
 
 
@@ -61,8 +61,14 @@ class SEANConfig:
                                        "one device)")
     spade_hidden: int = option(128, min=1, help="channels of the SPADE path's shared conv (128)")
     noise: bool = option(True, help="per-pixel noise inputs with learned per-channel scales (fig. 4B)")
-    spade_last_block: bool = option(False, help="make the last ResBlk a plain SPADE block (the authors' release; "
-                                                "the paper's figure: SEAN throughout)")
+    spade_last_block: bool = option(True, help="the last ResBlk modulates from the labels only, no region styles "
+                                               "(the authors' release; the paper's figure: SEAN throughout)")
+    style_pooling: str = option("nearest", choices=POOLINGS,
+                                help="region pooling of the style map: nearest = the label map resized (nearest) to "
+                                     "the encoder's grid (the authors' release); area = each cell weighted by the "
+                                     "fraction of it a class covers (every class in the label map gets a code)")
+    norm_conv_bias: bool = option(False, help="biases on D's convs that instance norm follows (the authors' code "
+                                              "removes them: the norm cancels them)")
     num_D: int = option(2, min=1, max=4, help="discriminator scales (SPADE's: 2)")
     n_layers_D: int = option(4, min=1, max=6, help="conv layers per scale (SPADE's discriminator: 4; the authors' "
                                                    "SEAN release: 3, all stride 2)")
@@ -80,6 +86,9 @@ class SEANConfig:
     style_mean_momentum: float = option(0.01, min=0.0, max=1.0,
                                         help="rate of the running per-class mean codes (the default region styles)")
     tile_size: int = option(1024, min=0, help="translate larger label maps in overlapping tiles (0: never)")
+
+    #: runs saved before a key existed computed this (config.config_from_dict fills it in)
+    saved_before: ClassVar[dict[str, Any]] = {"style_pooling": "area", "norm_conv_bias": True}
 
     def validate(self) -> None:
         """Cross-field checks (none beyond the per-field bounds)."""
@@ -108,8 +117,9 @@ class SEAN(SPADE):
         G = SEANGenerator(cfg.label_nc, self.semantic_nc, ngf=cfg.ngf, style_dim=cfg.style_dim,
                           num_upsampling_layers=cfg.num_upsampling_layers, param_free=cfg.param_free_norm,
                           hidden=cfg.spade_hidden, noise=cfg.noise, spade_last_block=cfg.spade_last_block)
-        E = RegionStyleEncoder(cfg.label_nc, style_dim=cfg.style_dim, nf=cfg.encoder_nf)
-        D = SPADEDiscriminator(self.semantic_nc + 3, ndf=cfg.ndf, n_layers=cfg.n_layers_D, num_D=cfg.num_D)
+        E = RegionStyleEncoder(cfg.label_nc, style_dim=cfg.style_dim, nf=cfg.encoder_nf, pooling=cfg.style_pooling)
+        D = SPADEDiscriminator(self.semantic_nc + 3, ndf=cfg.ndf, n_layers=cfg.n_layers_D, num_D=cfg.num_D,
+                               conv_bias=cfg.norm_conv_bias)
         self.nets = {"G": G, "E": E, "D": D}
         for net in self.nets.values():
             init_sean(net, cfg.init_gain)

@@ -17,7 +17,7 @@ Noise is always explicit: ``generate(label, instance, z=..., seed=...)`` draws t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -87,7 +87,12 @@ class SPADEConfig:
     beta1: float = option(0.0, min=0.0, max=1.0, help="Adam beta1 (0)")
     beta2: float = option(0.9, min=0.0, max=1.0, help="Adam beta2 (authors' code and issue #88: 0.9; paper: 0.999)")
     init_gain: float = option(0.02, min=0.0, help="Xavier-normal init gain (authors: init_variance 0.02)")
+    norm_conv_bias: bool = option(False, help="biases on the D and encoder convs that instance norm follows (the "
+                                              "authors' code removes them: the norm cancels them)")
     tile_size: int = option(1024, min=0, help="translate larger label maps in overlapping tiles (0: never)")
+
+    #: runs saved before a key existed computed this (config.config_from_dict fills it in)
+    saved_before: ClassVar[dict[str, Any]] = {"norm_conv_bias": True}
 
     def validate(self) -> None:
         """Cross-field checks."""
@@ -125,10 +130,12 @@ class SPADE(GenerativeModel):
         G = SPADEGenerator(self.semantic_nc, ngf=cfg.ngf, num_upsampling_layers=cfg.num_upsampling_layers,
                            use_vae=cfg.use_vae, z_dim=cfg.z_dim, crop_size=cfg.crop_size, aspect_ratio=cfg.aspect_ratio,
                            param_free=cfg.param_free_norm, hidden=cfg.spade_hidden)
-        D = SPADEDiscriminator(self.semantic_nc + 3, ndf=cfg.ndf, n_layers=cfg.n_layers_D, num_D=cfg.num_D)
+        D = SPADEDiscriminator(self.semantic_nc + 3, ndf=cfg.ndf, n_layers=cfg.n_layers_D, num_D=cfg.num_D,
+                               conv_bias=cfg.norm_conv_bias)
         self.nets = {"G": G, "D": D}
         if cfg.use_vae:
-            self.nets["E"] = ConvEncoder(3, ndf=cfg.ndf, z_dim=cfg.z_dim, input_size=cfg.encoder_size)
+            self.nets["E"] = ConvEncoder(3, ndf=cfg.ndf, z_dim=cfg.z_dim, input_size=cfg.encoder_size,
+                                         conv_bias=cfg.norm_conv_bias)
         for net in self.nets.values():
             init_xavier(net, cfg.init_gain)
         betas = (cfg.beta1, cfg.beta2)

@@ -8,7 +8,7 @@ domain's generator. Trained on unpaired trainA/trainB with VAE, GAN and cycle-re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch.nn import functional as F
@@ -18,7 +18,7 @@ from condgen.config import option
 from condgen.errors import ConfigError
 from condgen.models.unpaired import LATENT_TRAIN_DEFAULTS, UnpairedTranslator, check_direction
 from condgen.nn.multiscale import TwoDomainDiscriminators
-from condgen.nn.unit import DOMAINS, UNITGenerator
+from condgen.nn.unit import DOMAINS, PADDINGS, UNITGenerator
 
 
 @dataclass
@@ -36,6 +36,8 @@ class UNITConfig:
                                               "(appendix table: 1)")
     head_kernel: int = option(1, choices=(1, 3, 5, 7), help="kernel of the generators' output layer: 1 = the "
                                                             "paper's 1x1 (DCONV-(N3,K1,S1)), 7 = the 2018 code's")
+    padding: str = option("zero", choices=PADDINGS, help="padding of the generators' convs: zero (the 2017 code "
+                                                         "the paper's results come from) or reflect (the 2018 code)")
     num_scales: int = option(3, min=1, help="scales of each multi-scale discriminator (2018 code: 3)")
     n_layers_D: int = option(4, min=1, help="stride-2 layers per scale (2018 code: 4)")
     gan_loss: str = option("lsgan", choices=losses.ADVERSARIAL, help="adversarial objective (2018 code: lsgan; "
@@ -55,6 +57,9 @@ class UNITConfig:
     beta2: float = option(0.999, min=0.0, max=1.0, help="Adam beta2 (sec. 4: 0.999)")
     weight_decay: float = option(1e-4, min=0.0, help="Adam (L2) weight decay (authors' 2017 and 2018 code: 1e-4)")
     tile_size: int = option(1024, min=0, help="translate larger images in overlapping tiles of this size (0: never)")
+
+    #: runs saved before a key existed computed this (config.config_from_dict fills it in)
+    saved_before: ClassVar[dict[str, Any]] = {"padding": "reflect"}
 
 
 def kl_unit_variance(mu: torch.Tensor) -> torch.Tensor:
@@ -77,7 +82,7 @@ class UNIT(UnpairedTranslator):
     def __init__(self, cfg: UNITConfig):
         super().__init__(cfg)
         G = UNITGenerator(cfg.in_channels, cfg.out_channels, ngf=cfg.ngf, n_res_private=cfg.n_res_private,
-                          n_res_shared=cfg.n_res_shared, head_kernel=cfg.head_kernel)
+                          n_res_shared=cfg.n_res_shared, head_kernel=cfg.head_kernel, padding=cfg.padding)
         D = TwoDomainDiscriminators(cfg.in_channels, cfg.out_channels, ndf=cfg.ndf,
                                     n_layers=cfg.n_layers_D, num_scales=cfg.num_scales)
         self.set_networks(G, D)  # the authors' code: "kaiming" for the generators, N(0, 0.02) for D

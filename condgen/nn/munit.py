@@ -4,9 +4,11 @@ Per domain: a content encoder (c7s1-64, d128, d256, 4 x R256; instance norm), a 
 d256, d256, d256, global average pooling, 1x1 conv to an 8-d code; no normalisation, since IN would remove the
 very statistics that carry style), and a decoder (4 x R256 with AdaIN whose scale/shift come from an MLP on the
 style code, then 2 x [2x nearest upsampling, 5x5 conv, layer norm, ReLU], c7s1-out + tanh). Convolutions use
-reflection padding. ``MUNITGenerators`` holds both domains (the trainer's "G"); its ``forward`` does everything a
-training step needs, so it works wrapped in DistributedDataParallel. The discriminators (one multi-scale
-discriminator per domain, appendix B) and the kaiming init are UNIT's, the same as MUNIT's released code uses:
+reflection padding. The layer norm and the layout of the MLP's output (beta, then gamma, per norm) are the
+released code's; ``layer_norm="group"`` / ``adain_order="gamma_beta"`` give condgen's earlier ones.
+``MUNITGenerators`` holds both domains (the trainer's "G"); its ``forward`` does everything a training step needs,
+so it works wrapped in DistributedDataParallel. The discriminators (one multi-scale discriminator per domain,
+appendix B) and the kaiming init are UNIT's, the same as MUNIT's released code uses:
 ``condgen.nn.multiscale.TwoDomainDiscriminators`` and ``condgen.nn.init.init_kaiming``.
 """
 
@@ -17,19 +19,23 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from condgen.errors import ConfigError
 from condgen.nn.norms import AdaIN, LayerNorm2d, norm_layer
 from condgen.nn.resnet import ResnetBlock
 
+ADAIN_ORDERS = ("beta_gamma", "gamma_beta")
+
 
 def conv_block(cin: int, cout: int, kernel: int, stride: int = 1, norm: str = "none",
-               act: str = "relu") -> nn.Sequential:
+               act: str = "relu", layer_norm: str = "munit") -> nn.Sequential:
     """Reflection pad, conv (with bias), optional norm ("instance", "layer", "none"), activation ("relu", "tanh",
-    "none"). Kernel 4 / stride 2 halves H and W; odd kernels with stride 1 keep them."""
+    "none"). Kernel 4 / stride 2 halves H and W; odd kernels with stride 1 keep them. ``layer_norm``: the kind of
+    ``LayerNorm2d`` ("munit", the release's; "group")."""
     layers: OrderedDict[str, nn.Module] = OrderedDict(
         pad=nn.ReflectionPad2d((kernel - 1) // 2 if kernel % 2 else kernel // 2 - 1),
         conv=nn.Conv2d(cin, cout, kernel, stride))
     if norm == "layer":
-        layers["norm"] = LayerNorm2d(cout)
+        layers["norm"] = LayerNorm2d(cout, kind=layer_norm)
     elif norm != "none":
         layers["norm"] = norm_layer(norm, cout)
     if act == "relu":
@@ -100,19 +106,25 @@ class StyleMLP(nn.Module):
 
 
 class AdaINResBlock(nn.Module):
-    """x + [conv3, AdaIN, ReLU, conv3, AdaIN](x): the decoder's residual block, its norms steered by the style."""
+    """x + [conv3, AdaIN, ReLU, conv3, AdaIN](x): the decoder's residual block, its norms steered by the style.
+    ``order``: how each norm's slice of the MLP output is laid out, "beta_gamma" (the release: shift, then scale)
+    or "gamma_beta"."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, order: str = "beta_gamma"):
         super().__init__()
+        if order not in ADAIN_ORDERS:
+            raise ConfigError(f"unknown AdaIN parameter order {order!r}: choose one of {', '.join(ADAIN_ORDERS)}.")
         self.pad1, self.conv1, self.norm1 = nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), AdaIN(channels)
         self.pad2, self.conv2, self.norm2 = nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), AdaIN(channels)
         self.act = nn.ReLU(inplace=True)
+        self.order = order
         #: AdaIN parameters this block consumes: (gamma, beta) for each of its two norms
         self.num_params = 4 * channels
 
     def forward(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
-        """``params``: N x num_params, laid out as gamma1 | beta1 | gamma2 | beta2."""
-        g1, b1, g2, b2 = params.chunk(4, dim=1)
+        """``params``: N x num_params, per norm beta | gamma (or gamma | beta, see ``order``)."""
+        p1, q1, p2, q2 = params.chunk(4, dim=1)
+        (b1, g1, b2, g2) = (p1, q1, p2, q2) if self.order == "beta_gamma" else (q1, p1, q2, p2)
         h = self.act(self.norm1(self.conv1(self.pad1(x)), g1, b1))
         h = self.norm2(self.conv2(self.pad2(h)), g2, b2)
         return x + h
@@ -122,13 +134,15 @@ class Decoder(nn.Module):
     """Content code + AdaIN parameters -> image: ``n_res`` AdaIN residual blocks, ``n_upsample`` x [nearest 2x
     upsampling, 5x5 conv halving the channels, layer norm, ReLU], then c7s1-out_channels and tanh."""
 
-    def __init__(self, out_channels: int = 3, channels: int = 256, n_upsample: int = 2, n_res: int = 4):
+    def __init__(self, out_channels: int = 3, channels: int = 256, n_upsample: int = 2, n_res: int = 4,
+                 layer_norm: str = "munit", adain_order: str = "beta_gamma"):
         super().__init__()
-        self.blocks = nn.ModuleList(AdaINResBlock(channels) for _ in range(n_res))
+        self.blocks = nn.ModuleList(AdaINResBlock(channels, adain_order) for _ in range(n_res))
         ups: list[nn.Module] = []
         ch = channels
         for _ in range(n_upsample):
-            ups += [nn.Upsample(scale_factor=2, mode="nearest"), conv_block(ch, ch // 2, 5, norm="layer")]
+            ups += [nn.Upsample(scale_factor=2, mode="nearest"),
+                    conv_block(ch, ch // 2, 5, norm="layer", layer_norm=layer_norm)]
             ch //= 2
         self.up = nn.Sequential(*ups)
         self.head = conv_block(ch, out_channels, 7, act="tanh")
@@ -148,11 +162,12 @@ class MUNITGenerator(nn.Module):
     """One domain's auto-encoder: content encoder, style encoder, and the decoder with its style MLP."""
 
     def __init__(self, in_channels: int = 3, ngf: int = 64, style_dim: int = 8, n_downsample: int = 2,
-                 n_res: int = 4, mlp_dim: int = 256, mlp_layers: int = 3, style_downsample: int = 4):
+                 n_res: int = 4, mlp_dim: int = 256, mlp_layers: int = 3, style_downsample: int = 4,
+                 layer_norm: str = "munit", adain_order: str = "beta_gamma"):
         super().__init__()
         self.content = ContentEncoder(in_channels, ngf, n_downsample, n_res)
         self.style = StyleEncoder(in_channels, ngf, style_dim, style_downsample)
-        self.decoder = Decoder(in_channels, self.content.out_channels, n_downsample, n_res)
+        self.decoder = Decoder(in_channels, self.content.out_channels, n_downsample, n_res, layer_norm, adain_order)
         self.mlp = StyleMLP(style_dim, self.decoder.num_params, mlp_dim, mlp_layers)
         self.style_dim = style_dim
 

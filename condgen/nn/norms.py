@@ -3,6 +3,9 @@ plus the adaptive instance norm and layer norm of MUNIT's decoder (Huang et al. 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -56,16 +59,57 @@ class AdaIN(nn.Module):
         return f"{self.channels}, eps={self.eps}"
 
 
-class LayerNorm2d(nn.GroupNorm):
-    """Layer norm (Ba et al. 2016) of a feature map: each sample normalised over C x H x W together, then a
-    per-channel scale and shift (as MUNIT's upsampling layers use). Statistics in float32, also under autocast."""
+LAYER_NORMS = ("munit", "group")
 
-    def __init__(self, channels: int, eps: float = 1e-5):
-        super().__init__(1, channels, eps=eps)
+
+class LayerNorm2d(nn.Module):
+    """Layer norm (Ba et al. 2016) of a feature map: each sample normalised over C x H x W together, then a
+    per-channel scale and shift (as MUNIT's upsampling layers use). Statistics in float32, also under autocast.
+
+    ``kind`` "munit" is the MUNIT release's layer norm: ``(x - mean) / (std + eps)`` with the unbiased std and eps
+    outside the root, the scale initialised uniform in [0, 1]. "group" is ``GroupNorm(1)`` (biased variance, eps
+    under the root, scale 1 at init), condgen's before it followed the release. Same parameters either way."""
+
+    def __init__(self, channels: int, eps: float = 1e-5, kind: str = "munit"):
+        super().__init__()
+        if kind not in LAYER_NORMS:
+            raise ConfigError(f"unknown layer norm {kind!r}: choose one of {', '.join(LAYER_NORMS)}.")
+        self.channels, self.eps, self.kind = channels, eps, kind
+        self.weight = nn.Parameter(torch.rand(channels) if kind == "munit" else torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The normalised map, float32."""
-        return F.group_norm(x.float(), 1, self.weight, self.bias, self.eps)
+        x = x.float()
+        if self.kind == "group":
+            return F.group_norm(x, 1, self.weight, self.bias, self.eps)
+        flat = x.flatten(1)
+        mean = flat.mean(1)[:, None, None, None]
+        std = flat.std(1)[:, None, None, None]
+        return (x - mean) / (std + self.eps) * self.weight[:, None, None] + self.bias[:, None, None]
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}, eps={self.eps}, kind={self.kind}"
+
+
+@contextmanager
+def batch_statistics(module: nn.Module) -> Iterator[nn.Module]:
+    """``module`` in training mode for test-time use (the pix2pix paper's test mode: dropout active, batch norm
+    normalising with the statistics of the batch at hand) without touching its running statistics or counters,
+    so a later eval-mode call, or a saved checkpoint, sees the loaded model unchanged. Modes are restored after."""
+    modes = [(m, m.training) for m in module.modules()]
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    tracking = [m.track_running_stats for m in norms]
+    module.train(True)
+    for m in norms:
+        m.track_running_stats = False  # _BatchNorm then uses batch statistics and updates nothing
+    try:
+        yield module
+    finally:
+        for m, t in zip(norms, tracking):
+            m.track_running_stats = t
+        for m, was in modes:
+            m.training = was
 
 
 # ----- spatially-adaptive normalisation (SPADE; the base of OASIS's and SEAN's) ------------------------------

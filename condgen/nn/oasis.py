@@ -137,12 +137,14 @@ class UNetSegDiscriminator(nn.Module):
     ndf 64), each halving the size. Decoder: 6 residual up blocks, each doubling it; from the second on, each reads
     the previous output concatenated with the encoder output of the same size (U-Net skips); the last one outputs
     ndf channels at full resolution, and a 1x1 conv gives ``num_outputs`` per-pixel logits (N + 1: class 0 =
-    fake, 1..N = the semantic classes). Spectral norm on every conv (the 1x1 classifier too), no activation norm.
-    (Measured: with an unnormalised classifier under the 0.02 Xavier init, the logits start ~1e-3 and D's
-    cross-entropy barely moves for tens of steps; with it normalised, D separates real from fake within ~20.)
+    fake, 1..N = the semantic classes). Spectral norm on every conv but the 1x1 classifier (the authors' code),
+    no activation norm; ``head_spectral_norm`` puts it on the classifier too. (Measured: with an unnormalised
+    classifier under the 0.02 Xavier init, the logits start ~1e-3 and D's cross-entropy barely moves for tens of
+    steps; with it normalised, D separates real from fake within ~20: worth it for short runs.)
     Input sides must be multiples of 64."""
 
-    def __init__(self, num_outputs: int, ndf: int = 64, in_channels: int = 3, spectral_norm: bool = True):
+    def __init__(self, num_outputs: int, ndf: int = 64, in_channels: int = 3, spectral_norm: bool = True,
+                 head_spectral_norm: bool = False):
         super().__init__()
         if num_outputs < 2:
             raise ConfigError(f"the segmentation discriminator needs at least 2 outputs (fake + 1 class), got "
@@ -154,7 +156,7 @@ class UNetSegDiscriminator(nn.Module):
         dec_out = enc[-2:0:-1] + [ndf]
         dec_in = [enc[-1]] + [enc[-1 - i] + dec_out[i - 1] for i in range(1, len(dec_out))]
         self.up = nn.ModuleList(_UpBlock(a, b, spectral_norm) for a, b in zip(dec_in, dec_out))
-        self.head = spectral(nn.Conv2d(ndf, num_outputs, 1), spectral_norm)
+        self.head = spectral(nn.Conv2d(ndf, num_outputs, 1), spectral_norm and head_spectral_norm)
         self.multiple = 2 ** len(self.down)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -23,25 +23,35 @@ from torch import nn
 from torch.nn import functional as F
 
 from condgen.errors import ConfigError, ModelError
-from condgen.nn.labels import IGNORE_ID, semantic_input
+from condgen.nn.labels import IGNORE_ID, check_label_ids, semantic_input
 from condgen.nn.norms import SpatiallyAdaptiveNorm
 from condgen.nn.spade import UPSAMPLINGS, SPADEResBlock, init_xavier
 
-
 # ----- style matrix ------------------------------------------------------------------------------------------
-def region_average(features: torch.Tensor, segmap: torch.Tensor, label_nc: int,
-                   ignore_id: int = IGNORE_ID) -> tuple[torch.Tensor, torch.Tensor]:
+POOLINGS = ("nearest", "area")
+
+
+def region_average(features: torch.Tensor, segmap: torch.Tensor, label_nc: int, ignore_id: int = IGNORE_ID,
+                   pooling: str = "nearest") -> tuple[torch.Tensor, torch.Tensor]:
     """Region-wise average pooling (SEAN sec. 3.1): (codes [B, label_nc, S], present [B, label_nc] bool) from a
     feature map [B, S, h, w] and a label map [B, H, W] of ids (``ignore_id`` = don't care, excluded).
 
-    codes[b, k] is the mean feature over the pixels of class k, as if the feature map were upsampled (nearest) to
-    the label map's size: when H, W are multiples of h, w the one-hot is area-downsampled instead (same result, no
-    big tensor), so a class that covers a single label pixel still gets a code. A class absent from an image gets a
-    zero code and ``present`` False. One einsum, no loop over classes."""
+    ``pooling`` "nearest" (the authors' release): the label map is resized (nearest) to the feature map's size and
+    codes[b, k] is the mean feature over the cells labelled k, so a class that covers no sampled label pixel gets
+    no code. "area": the mean as if the feature map were upsampled (nearest) to the label map's size, i.e. each
+    cell weighted by the fraction of it class k covers (when H, W are multiples of h, w; otherwise the features
+    are upsampled): every class present in the label map gets a code. A class absent from an image gets a zero
+    code and ``present`` False. One einsum, no loop over classes."""
+    if pooling not in POOLINGS:
+        raise ConfigError(f"unknown region pooling {pooling!r}: choose one of {', '.join(POOLINGS)}.")
+    segmap = segmap.to(features.device)
+    (H, W), (h, w) = segmap.shape[-2:], features.shape[-2:]
+    if pooling == "nearest" and (H, W) != (h, w):
+        check_label_ids(segmap, label_nc, ignore_id)  # before resizing drops the offending pixels
+        segmap = F.interpolate(segmap[:, None].float(), size=(h, w), mode="nearest")[:, 0].round().long()
     # don't-care pixels are all zero in the one-hot: they count for no class
-    onehot = semantic_input(segmap.to(features.device), label_nc, ignore_id=ignore_id).to(features.dtype)
-    (H, W), (h, w) = onehot.shape[-2:], features.shape[-2:]
-    if (H, W) != (h, w):
+    onehot = semantic_input(segmap, label_nc, ignore_id=ignore_id).to(features.dtype)
+    if pooling == "area" and (H, W) != (h, w):
         if H % h == 0 and W % w == 0:
             onehot = F.avg_pool2d(onehot, (H // h, W // w))  # fraction of each feature cell per class
         else:
@@ -57,15 +67,18 @@ class RegionStyleEncoder(nn.Module):
     conv3x3 to ``nf``, two stride-2 conv3x3 (2 nf, 4 nf), a stride-2 transposed conv3x3 (8 nf), each with instance
     norm and LeakyReLU 0.2, then a reflection-padded conv3x3 to ``style_dim`` and tanh: a style map at half the
     image's resolution (nf 32, style_dim 512 in the paper). ``forward(image, segmap)`` pools it per region into the
-    style matrix (``region_average``).
+    style matrix (``region_average`` with ``pooling``).
 
     It also keeps the running mean code of every class (buffers ``mean_codes``, ``code_seen``; updated by the
     model during training with ``update_means``): the default code of a region no style image provides (the
     authors' UI computes such per-class mean codes after training, ``calculate_mean_style_code.py``)."""
 
-    def __init__(self, label_nc: int, style_dim: int = 512, nf: int = 32, in_channels: int = 3):
+    def __init__(self, label_nc: int, style_dim: int = 512, nf: int = 32, in_channels: int = 3,
+                 pooling: str = "nearest"):
         super().__init__()
-        self.label_nc, self.style_dim = label_nc, style_dim
+        if pooling not in POOLINGS:
+            raise ConfigError(f"unknown region pooling {pooling!r}: choose one of {', '.join(POOLINGS)}.")
+        self.label_nc, self.style_dim, self.pooling = label_nc, style_dim, pooling
 
         def block(conv: nn.Module, ch: int) -> nn.Sequential:
             return nn.Sequential(conv, nn.InstanceNorm2d(ch, affine=False), nn.LeakyReLU(0.2))
@@ -88,7 +101,7 @@ class RegionStyleEncoder(nn.Module):
         if image.shape[-2:] != segmap.shape[-2:]:
             raise ModelError(f"the style image is {tuple(image.shape[-2:])} (H, W) but its label map is "
                              f"{tuple(segmap.shape[-2:])}; they must be the same size.")
-        return region_average(self.style_map(image), segmap, self.label_nc)
+        return region_average(self.style_map(image), segmap, self.label_nc, pooling=self.pooling)
 
     @torch.no_grad()
     def update_means(self, codes: torch.Tensor, present: torch.Tensor, momentum: float) -> None:
@@ -155,21 +168,27 @@ class SEANNorm(nn.Module):
 
     Called as ``norm(x, semantic, style_matrix, noise_generator)``, which is how ``SPADEResBlock`` calls its norms.
     The ``1 +`` is SPADE's convention (SEAN issue #41). The first ``label_nc`` channels of ``semantic`` are the
-    class one-hot; further channels (don't-care class, instance edges) feed the SPADE path only."""
+    class one-hot; further channels (don't-care class, instance edges) feed the SPADE path only.
+
+    ``region_styles=False`` drops the region-style path (gamma, beta from the labels alone, the noise kept): the
+    norm of the authors' last block (``use_rgb=False``), SPADE's plus the noise input."""
 
     def __init__(self, channels: int, label_nc: int, semantic_nc: int, style_dim: int = 512,
-                 param_free: str = "syncbatch", hidden: int = 128, kernel_size: int = 3, noise: bool = True):
+                 param_free: str = "syncbatch", hidden: int = 128, kernel_size: int = 3, noise: bool = True,
+                 region_styles: bool = True):
         super().__init__()
         if semantic_nc < label_nc:
             raise ConfigError(f"semantic_nc ({semantic_nc}) must include the {label_nc} class channels.")
         self.channels, self.label_nc, self.style_dim = channels, label_nc, style_dim
+        self.region_styles = region_styles
         self.spade = SpatiallyAdaptiveNorm(channels, semantic_nc, param_free, hidden, kernel_size)
-        self.style_proj = RegionLinear(label_nc, style_dim, style_dim)
-        pad = kernel_size // 2
-        self.conv_gamma = nn.Conv2d(style_dim, channels, kernel_size, padding=pad)
-        self.conv_beta = nn.Conv2d(style_dim, channels, kernel_size, padding=pad)
-        self.blend_gamma = nn.Parameter(torch.zeros(()))
-        self.blend_beta = nn.Parameter(torch.zeros(()))
+        if region_styles:
+            self.style_proj = RegionLinear(label_nc, style_dim, style_dim)
+            pad = kernel_size // 2
+            self.conv_gamma = nn.Conv2d(style_dim, channels, kernel_size, padding=pad)
+            self.conv_beta = nn.Conv2d(style_dim, channels, kernel_size, padding=pad)
+            self.blend_gamma = nn.Parameter(torch.zeros(()))
+            self.blend_beta = nn.Parameter(torch.zeros(()))
         self.noise_scale = nn.Parameter(torch.zeros(channels)) if noise else None
 
     def alphas(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -197,6 +216,8 @@ class SEANNorm(nn.Module):
             x = x + n * self.noise_scale.to(x.dtype)[None, :, None, None]
         sem = self.spade.resize(semantic, x.shape[-2:])
         gamma_o, beta_o = self.spade.modulation(sem)
+        if not self.region_styles:
+            return self.spade.normalize(x) * (1 + gamma_o.float()) + beta_o.float()
         smap = self.style_map(sem, style_matrix)
         gamma_s, beta_s = self.conv_gamma(smap), self.conv_beta(smap)
         a_g, a_b = self.alphas()
@@ -206,16 +227,16 @@ class SEANNorm(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"{self.channels}, label_nc={self.label_nc}, style_dim={self.style_dim}, "
-                f"noise={self.noise_scale is not None}")
+                f"noise={self.noise_scale is not None}, region_styles={self.region_styles}")
 
 
 # ----- generator ---------------------------------------------------------------------------------------------
 class SEANGenerator(nn.Module):
     """SEAN generator (fig. 4A): SPADE's layout (condgen.nn.spade.SPADEGenerator: the semantic map downsampled to
     1/2^5 and a conv3x3 to 16 ngf, ResBlks 16, 16, 16, 8, 4, 2, 1 x ngf with nearest x2 upsampling, LeakyReLU ->
-    conv3x3 -> tanh) whose ResBlks normalise with ``SEANNorm``. ``spade_last_block`` makes the last block a plain
-    SPADE ResBlk, as the authors' release does (reference notes; SEAN issue #7 asks why; the paper's figure shows
-    SEAN blocks throughout, the default here).
+    conv3x3 -> tanh) whose ResBlks normalise with ``SEANNorm``. ``spade_last_block`` (the authors' release; SEAN
+    issue #7 asks why; the paper's figure shows SEAN blocks throughout) gives the last block SPADE's modulation
+    without region styles, keeping the noise inputs as the release's ``use_rgb=False`` block does.
 
     ``forward(semantic, style_matrix, noise=None)``: the semantic map [B, semantic_nc, H, W] (one-hot of label_nc
     classes first), the style matrix [B, label_nc, style_dim], and an optional ``torch.Generator`` for the noise
@@ -241,9 +262,8 @@ class SEANGenerator(nn.Module):
         chans = [16 * ngf, 8 * ngf, 4 * ngf, 2 * ngf, ngf] + ([ngf // 2] if self.mode == "most" else [])
         pairs = list(zip(chans[:-1], chans[1:]))
         ups = [block(a, b) for a, b in pairs[:-1]]
-        a, b = pairs[-1]
-        ups.append(SPADEResBlock(a, b, cond_channels=semantic_nc, param_free=param_free, spectral_norm=spectral_norm,
-                                 hidden=hidden, kernel_size=kernel_size) if spade_last_block else block(a, b))
+        last = partial(SPADEResBlock, spectral_norm=spectral_norm, norm=partial(norm, region_styles=False))
+        ups.append((last if spade_last_block else block)(*pairs[-1]))
         self.ups = nn.ModuleList(ups)
         self.spade_last_block = spade_last_block
         self.to_rgb = nn.Conv2d(chans[-1], 3, 3, padding=1)
@@ -275,9 +295,8 @@ class SEANGenerator(nn.Module):
         if self.mode in ("more", "most"):
             x = self.up(x)
         x = self.middle[1](x, *cond)
-        for i, block in enumerate(self.ups):
-            last_spade = self.spade_last_block and i == len(self.ups) - 1
-            x = block(self.up(x), *((semantic,) if last_spade else cond))
+        for block in self.ups:
+            x = block(self.up(x), *cond)
         return torch.tanh(self.to_rgb(F.leaky_relu(x, 0.2)))
 
 

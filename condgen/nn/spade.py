@@ -167,17 +167,19 @@ class SPADEGenerator(nn.Module):
 class ConvEncoder(nn.Module):
     """SPADE's VAE image encoder (appendix A): the image resized to ``input_size`` (256 in the paper),
     six stride-2 conv3x3 layers (64, 128, 256, 512, 512, 512 for ndf 64) with spectral + instance norm and
-    LeakyReLU 0.2, then two linear layers to the mean and the log-variance of a ``z_dim`` (256) Gaussian."""
+    LeakyReLU 0.2, then two linear layers to the mean and the log-variance of a ``z_dim`` (256) Gaussian. The convs
+    have no bias (``conv_bias`` adds them), as in the authors' code: instance norm would cancel it."""
 
     def __init__(self, in_channels: int = 3, ndf: int = 64, z_dim: int = 256, input_size: int = 256,
-                 spectral_norm: bool = True):
+                 spectral_norm: bool = True, conv_bias: bool = False):
         super().__init__()
         if input_size % 64 or input_size < 128:
             raise ConfigError(f"the encoder input size must be a multiple of 64 and at least 128 (six stride-2 "
                               f"layers, and instance norm needs more than 1 x 1 at the end), got {input_size}.")
         self.input_size = input_size
         chans = [in_channels, ndf, 2 * ndf, 4 * ndf, 8 * ndf, 8 * ndf, 8 * ndf]
-        self.layers = nn.Sequential(*(nn.Sequential(spectral(nn.Conv2d(a, b, 3, stride=2, padding=1), spectral_norm),
+        self.layers = nn.Sequential(*(nn.Sequential(spectral(nn.Conv2d(a, b, 3, stride=2, padding=1, bias=conv_bias),
+                                                             spectral_norm),
                                                     nn.InstanceNorm2d(b, affine=False), nn.LeakyReLU(0.2))
                                       for a, b in zip(chans[:-1], chans[1:])))
         s = input_size // 64
@@ -208,10 +210,11 @@ class PatchFeatureDiscriminator(nn.Module):
     """One scale of SPADE's discriminator (appendix A; the pix2pixHD PatchGAN): 4x4 convs with padding 2,
     ndf channels doubled per layer up to 512; stride 2 except the last hidden layer; spectral + instance norm and
     LeakyReLU 0.2 on the hidden layers after the first (which has no norm); a final 4x4 conv to one logit per
-    patch. Returns every layer's output, the logits last."""
+    patch. The convs that instance norm follows have no bias (``conv_bias`` adds them), as in the authors' code.
+    Returns every layer's output, the logits last."""
 
     def __init__(self, in_channels: int, ndf: int = 64, n_layers: int = 4, spectral_norm: bool = True,
-                 max_channels: int = 512):
+                 max_channels: int = 512, conv_bias: bool = False):
         super().__init__()
         if n_layers < 1:
             raise ConfigError(f"n_layers_D must be at least 1, got {n_layers}.")
@@ -220,7 +223,8 @@ class PatchFeatureDiscriminator(nn.Module):
         for n in range(1, n_layers):
             prev, nf = nf, min(nf * 2, max_channels)
             stride = 1 if n == n_layers - 1 else 2
-            layers.append(nn.Sequential(spectral(nn.Conv2d(prev, nf, 4, stride=stride, padding=2), spectral_norm),
+            conv = nn.Conv2d(prev, nf, 4, stride=stride, padding=2, bias=conv_bias)
+            layers.append(nn.Sequential(spectral(conv, spectral_norm),
                                         nn.InstanceNorm2d(nf, affine=False), nn.LeakyReLU(0.2)))
         layers.append(nn.Conv2d(nf, 1, 4, stride=1, padding=2))
         self.layers = nn.ModuleList(layers)
@@ -241,12 +245,12 @@ class SPADEDiscriminator(nn.Module):
     layer's features with the logits last: the last entries feed the GAN loss, the others feature matching."""
 
     def __init__(self, in_channels: int, ndf: int = 64, n_layers: int = 4, num_D: int = 2,
-                 spectral_norm: bool = True):
+                 spectral_norm: bool = True, conv_bias: bool = False):
         super().__init__()
         if num_D < 1:
             raise ConfigError(f"num_D must be at least 1, got {num_D}.")
-        self.scales = nn.ModuleList(PatchFeatureDiscriminator(in_channels, ndf, n_layers, spectral_norm)
-                                    for _ in range(num_D))
+        self.scales = nn.ModuleList(PatchFeatureDiscriminator(in_channels, ndf, n_layers, spectral_norm,
+                                                              conv_bias=conv_bias) for _ in range(num_D))
         self.down = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
 
     def forward(self, x: torch.Tensor) -> list[list[torch.Tensor]]:

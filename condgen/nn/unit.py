@@ -11,7 +11,8 @@ E_2 are ONE module, and so are the first layers of G_1 and G_2. Layer types foll
               deconv3 s2 -> 2ngf, IN, ReLU | deconv3 s2 -> ngf, IN, ReLU | 1x1 (paper) or 7x7 conv -> C, tanh
 
 The default is 3 private + 1 shared residual block on each side (the table; the 2017 experiment configs:
-n_enc_res_blk 3, n_enc_shared_blk 1, n_gen_shared_blk 1, n_gen_res_blk 3).
+n_enc_res_blk 3, n_enc_shared_blk 1, n_gen_shared_blk 1, n_gen_res_blk 3). ``padding`` "zero" pads every conv
+with zeros as the 2017 code does; "reflect" is the 2018 code's reflection padding.
 
 ``UNITGenerator`` holds both domains' encoders and generators with the shared blocks inside it once, so one DDP
 wrapper covers every parameter exactly once; the two multi-scale discriminators are
@@ -32,32 +33,41 @@ from condgen.nn.resnet import ResnetBlock
 DOMAINS = ("A", "B")
 
 
-def residual_stack(channels: int, n: int) -> nn.Sequential:
-    """``n`` residual blocks with instance norm and reflection padding (Johnson et al. 2016 blocks)."""
-    return nn.Sequential(*(ResnetBlock(channels, norm="instance") for _ in range(n)))
+PADDINGS = ("zero", "reflect")
+
+
+def _pad(kind: str, size: int) -> nn.Module:
+    return nn.ReflectionPad2d(size) if kind == "reflect" else nn.ZeroPad2d(size)
+
+
+def residual_stack(channels: int, n: int, padding: str = "zero") -> nn.Sequential:
+    """``n`` residual blocks with instance norm and ``padding`` (Johnson et al. 2016 blocks)."""
+    return nn.Sequential(*(ResnetBlock(channels, norm="instance", padding=padding) for _ in range(n)))
 
 
 def _in_relu(conv: nn.Module) -> nn.Sequential:
     return nn.Sequential(conv, norm_layer("instance", conv.out_channels), nn.ReLU(inplace=True))
 
 
-def private_encoder(in_channels: int, ngf: int, n_res: int) -> nn.Sequential:
+def private_encoder(in_channels: int, ngf: int, n_res: int, padding: str = "zero") -> nn.Sequential:
     """The domain-specific front of E_i: c7s1-ngf, two stride-2 downsamplings to 4*ngf, ``n_res`` blocks."""
     return nn.Sequential(OrderedDict(
         # the 2017 code: the first layer alone has LeakyReLU (PyTorch's default slope) and no normalisation
-        stem=nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7), nn.LeakyReLU(0.01, inplace=True)),
+        stem=nn.Sequential(_pad(padding, 3), nn.Conv2d(in_channels, ngf, 7), nn.LeakyReLU(0.01, inplace=True)),
+        # stride 2 with one pixel each side: zeros in both codes (a 3x3 stride-2 conv)
         down=nn.Sequential(*(_in_relu(nn.Conv2d(ngf * 2 ** i, ngf * 2 ** (i + 1), 3, 2, 1)) for i in range(2))),
-        blocks=residual_stack(ngf * 4, n_res)))
+        blocks=residual_stack(ngf * 4, n_res, padding)))
 
 
-def private_generator(out_channels: int, ngf: int, n_res: int, head_kernel: int = 1) -> nn.Sequential:
+def private_generator(out_channels: int, ngf: int, n_res: int, head_kernel: int = 1,
+                      padding: str = "zero") -> nn.Sequential:
     """The domain-specific back of G_i: ``n_res`` blocks, two stride-2 transposed convs, a conv to the image."""
     pad = head_kernel // 2
     return nn.Sequential(OrderedDict(
-        blocks=residual_stack(ngf * 4, n_res),
+        blocks=residual_stack(ngf * 4, n_res, padding),
         up=nn.Sequential(*(_in_relu(nn.ConvTranspose2d(ngf * 2 ** (2 - i), ngf * 2 ** (1 - i), 3, 2, 1,
                                                         output_padding=1)) for i in range(2))),
-        head=nn.Sequential(nn.ReflectionPad2d(pad) if pad else nn.Identity(),
+        head=nn.Sequential(_pad(padding, pad) if pad else nn.Identity(),
                            nn.Conv2d(ngf, out_channels, head_kernel), nn.Tanh())))
 
 
@@ -70,17 +80,19 @@ class UNITGenerator(nn.Module):
     """E_A, E_B, G_A, G_B with weight sharing; ``forward(x_a, x_b)`` runs every stream of one training step."""
 
     def __init__(self, channels_a: int = 3, channels_b: int = 3, ngf: int = 64, n_res_private: int = 3,
-                 n_res_shared: int = 1, head_kernel: int = 1):
+                 n_res_shared: int = 1, head_kernel: int = 1, padding: str = "zero"):
         super().__init__()
         if head_kernel % 2 == 0:
             raise ConfigError(f"model.head_kernel must be odd (1 = the paper's 1x1 layer, 7), got {head_kernel}.")
+        if padding not in PADDINGS:
+            raise ConfigError(f"unknown padding {padding!r}: choose one of {', '.join(PADDINGS)}.")
         channels = {"A": channels_a, "B": channels_b}
-        self.enc = nn.ModuleDict({d: private_encoder(channels[d], ngf, n_res_private) for d in DOMAINS})
+        self.enc = nn.ModuleDict({d: private_encoder(channels[d], ngf, n_res_private, padding) for d in DOMAINS})
         # The weight-sharing constraint: the highest encoder layers and the lowest generator layers are one module
         # each, whichever domain the image comes from or goes to.
-        self.enc_shared = residual_stack(ngf * 4, n_res_shared)
-        self.gen_shared = residual_stack(ngf * 4, n_res_shared)
-        self.gen = nn.ModuleDict({d: private_generator(channels[d], ngf, n_res_private, head_kernel)
+        self.enc_shared = residual_stack(ngf * 4, n_res_shared, padding)
+        self.gen_shared = residual_stack(ngf * 4, n_res_shared, padding)
+        self.gen = nn.ModuleDict({d: private_generator(channels[d], ngf, n_res_private, head_kernel, padding)
                                   for d in DOMAINS})
 
     def encoder(self, domain: str) -> nn.Sequential:
