@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -30,21 +28,12 @@ SETTINGS = {"fp32-nchw": ("fp32", "false"), "default": ("auto", "auto")}
 
 
 def machine() -> str:
-    """CPU model, core count and the torch build, for RESULTS.md."""
+    """CPU model, SIMD kind, native bf16/AMX, core count and the torch build, for RESULTS.md."""
     import torch
 
-    cpu = platform.processor() or "cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    from condgen.train.trainer import cpu_has_fast_bf16
+    from condgen.train.calibrate import cpu_kind
 
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, "
-            f"native bf16: {cpu_has_fast_bf16()}, AMX: {torch.cpu._is_amx_tile_supported()}")
+    return f"{cpu_kind()}, torch {torch.__version__}"
 
 
 def timed_fit(tr, warmup: int, steps: int, quiet_io: bool = True) -> dict:

@@ -2,8 +2,8 @@
 
     python benchmarks/bench_speed.py [FAMILY ...] [--repeats 3] [--compile]
 
-For each family (dcgan and pix2pix by default; cyclegan, srresnet, spade on request), on a real batch of the built-in data at
-the paper's image size and batch:
+For each family (dcgan and pix2pix by default; cyclegan, srresnet, spade on request), on a real batch of the
+built-in data at the paper's image size and batch:
 - FLOPs per training step: `torch.utils.flop_counter.FlopCounterMode` around one fp32 `training_step`
   (convolutions and matmuls, forward and backward);
 - the matmul peak of this machine, measured in the same run (best of n x n `torch.mm`, fp32 and, where native,
