@@ -43,6 +43,11 @@ def evaluate_run(run: str | Path, n: int = 2000, features: str = "auto", weights
     if checkpoint is not None and not Path(checkpoint).is_file() and (run / "checkpoints" / str(checkpoint)).is_file():
         checkpoint = run / "checkpoints" / str(checkpoint)
     model = condgen.load(run, checkpoint=checkpoint, ema=ema)
+    kind = type(model).data_kind
+    if kind == "unpaired":
+        return _record(run, evaluate_unpaired(model, features, weights_path, seed), model.run_config.train.tensorboard)
+    if kind == "content":
+        return _record(run, evaluate_style(model, run), model.run_config.train.tensorboard)
     if has_targets(model):
         return _record(run, evaluate_with_targets(model, run), model.run_config.train.tensorboard)
     if not hasattr(model, "sample_z"):
@@ -85,6 +90,100 @@ def evaluate_run(run: str | Path, n: int = 2000, features: str = "auto", weights
             clf = load_digit_classifier()
             results["class_accuracy"] = class_accuracy(torch.cat(fakes), torch.cat(labels), clf)
     return _record(run, results, cfg.train.tensorboard)
+
+
+def _unpaired_test(model):
+    """The held-out A and B images (serial pairing, the test transform: resize to crop_size, no crop or flip)."""
+    from condgen.data.unpaired import load_unpaired
+
+    cfg, m = model.run_config, model.cfg
+    for split in ("test", "val"):
+        try:
+            ds = load_unpaired(cfg.data.path, split=split, channels_A=m.in_channels, channels_B=m.out_channels,
+                               preprocess=cfg.data.preprocess, load_size=cfg.data.load_size,
+                               crop_size=cfg.data.crop_size, flip=False, train=False, seed=cfg.seed, pairing="serial",
+                               multiple=model.multiple())
+            return ds, split
+        except DataError:
+            continue
+    raise DataError(f"{cfg.data.path} has no testA/testB (or valA/valB) folders to evaluate {cfg.model_name} on; add "
+                    "held-out images of each domain (the CycleGAN layout) or use `condgen data make`.")
+
+
+def evaluate_unpaired(model, features: str, weights_path, seed: int) -> dict[str, Any]:
+    """Two-way translators on held-out A and B: cycle errors, FID/KID of each direction's outputs against the
+    other domain's held-out images (when a feature network is available), and, on data with a known hidden
+    mapping (the built-in photo2tone), the error to the true answer beside returning the input unchanged."""
+    from condgen.data.builtin import builtin_name
+    from condgen.errors import WeightsNotFoundError
+    from condgen.metrics import fid_kid, get_feature_extractor
+
+    cfg = model.run_config
+    ds, split = _unpaired_test(model)
+    n = min(len(ds.files_A), len(ds.files_B))
+    items = [ds[i] for i in range(n)]
+    a = torch.stack([it["A"] for it in items])
+    b = torch.stack([it["B"] for it in items])
+    torch.manual_seed(seed)  # MUNIT draws its random styles from this
+    with model.inference():
+        ab = torch.cat([model.translate(x[None], direction="AtoB") for x in a]).float()
+        ba = torch.cat([model.translate(x[None], direction="BtoA") for x in b]).float()
+        aba = torch.cat([model.translate(x[None], direction="BtoA") for x in ab]).float()
+        bab = torch.cat([model.translate(x[None], direction="AtoB") for x in ba]).float()
+
+    def l1(x, y):  # mean absolute error on [0, 1] images
+        return ((x.clamp(-1, 1) - y.clamp(-1, 1)).abs() / 2).mean().item()
+
+    results: dict[str, Any] = {"step": getattr(model, "step", None), "kind": "unpaired", "ema": bool(model.ema),
+                               "reference": f"{cfg.data.path}:{split}", "n": n,
+                               "cycle_L1_A": l1(aba, a), "cycle_L1_B": l1(bab, b)}
+    if builtin_name(str(cfg.data.path)) == "photo2tone":
+        from condgen.data.builtin_unpaired import true_translation
+
+        truth = true_translation(a)  # testB holds the hidden grade of testA: the exact answers are known
+        results.update(true_map_L1_AtoB=l1(ab, truth), no_translation_L1_AtoB=l1(a, truth),
+                       true_map_L1_BtoA=l1(ba, a), no_translation_L1_BtoA=l1(b, a))
+    try:
+        extractor = get_feature_extractor(features, dataset=Path(str(cfg.data.path)).name, weights_path=weights_path)
+    except WeightsNotFoundError as e:
+        results["fid_note"] = f"no FID/KID: {e}"
+        return results
+    for name, fake, real in (("AtoB", ab, b), ("BtoA", ba, a)):
+        scores = fid_kid(iter([real]), iter([fake]), extractor)
+        results.update({f"fid_{name}": scores["fid"], f"kid_{name}": scores["kid_mean"]})
+    results["features"] = scores["features"]
+    return results
+
+
+def evaluate_style(model, run: Path) -> dict[str, Any]:
+    """Style transfer on held-out content photos: the unweighted content and style losses of the stylised images
+    and the style loss of the photos themselves (the baseline to beat), with the run's VGG weights and style
+    image (named in the results)."""
+    from condgen.models.style import PerceptualLoss, load_style_image
+
+    cfg = model.run_config
+    model.loss = PerceptualLoss.from_config(model.cfg)  # the training losses: VGG + the run's style image
+    model.loss.set_style(load_style_image(model.cfg.style_image, model.cfg.style_size))
+    model.loss.to(model.device)
+    for split in ("test", "val"):
+        try:
+            ds = type(model).load_eval_data(cfg, split)
+            break
+        except DataError:
+            ds = None
+    if ds is None:
+        raise DataError(f"{cfg.data.path} has no test (or val) photos to evaluate the style run on; add a test/ "
+                        "folder of photographs beside train/.")
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, shuffle=False, num_workers=0)
+    with model.inference():
+        metrics, grid = model.validate(loader)
+    if grid is not None:
+        from condgen.train.images import save_grid
+
+        save_grid(grid, run / "eval_grid.png", nrow=getattr(model, "val_grid_nrow", 4))
+    return {"step": getattr(model, "step", None), "kind": "style", "ema": bool(model.ema),
+            "reference": f"{cfg.data.path}:{split}", "n": len(ds), "vgg_weights": str(model.cfg.vgg_weights),
+            "style_image": str(model.cfg.style_image), **metrics}
 
 
 def has_targets(model) -> bool:
@@ -151,6 +250,13 @@ def _record(run: Path, results: dict[str, Any], tensorboard: bool = True) -> dic
 
 def format_results(r: dict[str, Any]) -> str:
     """A short human-readable summary of evaluate_run's results."""
+    if r.get("kind") in ("unpaired", "style"):
+        skip = {"step", "kind", "reference", "n", "ema", "features"}
+        scores = "   ".join(f"{k} {v:.4f}" for k, v in r.items() if k not in skip and isinstance(v, float))
+        notes = "".join(f"\n  {r[k]}" for k in ("fid_note",) if k in r)
+        extra = "".join(f", {k} {r[k]}" for k in ("vgg_weights", "style_image", "features") if k in r)
+        return (f"step {r['step']}: {r['n']} held-out items ({r['reference']}{extra})"
+                f"{' (EMA generator)' if r['ema'] else ''}\n  {scores}{notes}")
     if r.get("kind") == "targets":
         skip = {"step", "kind", "reference", "n", "ema"}
         scores = "   ".join(f"{k} {v:.4f}" for k, v in r.items() if k not in skip and isinstance(v, float))
