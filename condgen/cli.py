@@ -616,12 +616,16 @@ def evaluate(
     no_ema: bool = typer.Option(False, "--no-ema"),
     checkpoint: Optional[str] = typer.Option(None, help="a checkpoint file or its name in RUN/checkpoints "
                                                         "(default: last)"),
+    segmenter: Optional[Path] = typer.Option(None, help="spade/oasis/sean: segmenter weights for mIoU (default for "
+                                                        "the built-in scenes: trained once and cached)"),
 ) -> None:
-    """FID and KID against the test split (with the real-test-vs-real-train floor), and class accuracy for cGANs."""
+    """Held-out metrics of a run: FID/KID (with the real-data floor) and class accuracy for GANs; L1/PSNR/SSIM for
+    pix2pix and SR; cycle errors and FID/KID per direction for unpaired models; content/style losses for style;
+    mIoU and segmenter-space FID for label-map synthesis."""
     from condgen.evaluate import evaluate_run, format_results
 
     results = evaluate_run(run, n=n, features=features, weights_path=inception_weights, seed=seed, ema=not no_ema,
-                           checkpoint=checkpoint)
+                           checkpoint=checkpoint, segmenter=segmenter)
     _echo(format_results(results))
 
 

@@ -35,7 +35,8 @@ def _generated(model, n: int, seed: int, num_classes: int, batch_size: int = 250
 
 
 def evaluate_run(run: str | Path, n: int = 2000, features: str = "auto", weights_path: str | Path | None = None,
-                 seed: int = 0, ema: bool = True, checkpoint: str | Path | None = None) -> dict[str, Any]:
+                 seed: int = 0, ema: bool = True, checkpoint: str | Path | None = None,
+                 segmenter: str | Path | None = None) -> dict[str, Any]:
     """Compute the metrics of a run's generator and record them in the run directory."""
     from condgen.metrics import class_accuracy, fid_kid, get_feature_extractor
 
@@ -48,6 +49,8 @@ def evaluate_run(run: str | Path, n: int = 2000, features: str = "auto", weights
         return _record(run, evaluate_unpaired(model, features, weights_path, seed), model.run_config.train.tensorboard)
     if kind == "content":
         return _record(run, evaluate_style(model, run), model.run_config.train.tensorboard)
+    if kind == "semantic":
+        return _record(run, evaluate_semantic(model, segmenter, seed), model.run_config.train.tensorboard)
     if has_targets(model):
         return _record(run, evaluate_with_targets(model, run), model.run_config.train.tensorboard)
     if not hasattr(model, "sample_z"):
@@ -186,6 +189,85 @@ def evaluate_style(model, run: Path) -> dict[str, Any]:
             "style_image": str(model.cfg.style_image), **metrics}
 
 
+SEGMENTER_STEPS = 1500  # the built-in segmenter's training (condgen.metrics.segmenter's default)
+
+
+def builtin_segmenter(data: str) -> Path:
+    """The evaluation segmenter of a built-in semantic set (scenes, scenes64): trained on its real training images
+    the first time it is needed (deterministic, a few minutes on a CPU) and cached as
+    ``<cache>/segmenters/scenes64.safetensors``; the same file serves both sets (it works at 64 px)."""
+    from condgen.data.builtin import cache_dir
+    from condgen.metrics import segmenter as seg
+
+    path = cache_dir() / "segmenters" / "scenes64.safetensors"
+    side = path.with_suffix(".json")
+    try:
+        if json.loads(side.read_text()).get("steps") == SEGMENTER_STEPS and path.is_file():
+            return path
+    except (OSError, ValueError):
+        pass
+    print(f"training the evaluation segmenter for {data} once ({SEGMENTER_STEPS} steps on its real training "
+          f"images; cached in {path}) ...", flush=True)
+    seg.main(["--data", "scenes64", "--out", str(path), "--steps", str(SEGMENTER_STEPS)])
+    return path
+
+
+def evaluate_semantic(model, segmenter: str | Path | None, seed: int) -> dict[str, Any]:
+    """Label-map synthesis on the held-out maps: mIoU of a segmenter on the generated images against the maps they
+    came from, beside the same segmenter on the real images (the ceiling), and FID/KID between generated and real
+    images in the segmenter's features. The segmenter is the user's file, or the built-in one for scenes."""
+    import torch.nn.functional as F
+
+    from condgen.data.builtin import builtin_name
+    from condgen.metrics import fid_kid
+    from condgen.metrics.segmenter import SegmenterFeatures, confusion_matrix, load_segmenter, seg_scores
+
+    cfg = model.run_config
+    if segmenter is None:
+        name = builtin_name(str(cfg.data.path))
+        if name not in ("scenes", "scenes64"):
+            raise ConfigError(f"evaluating {cfg.model_name} needs a segmenter for {cfg.data.path}: pass --segmenter "
+                              "FILE (train one on the real images with `python -m condgen.metrics.segmenter --data "
+                              "DATA --out FILE`); the built-in scenes sets have one built in.")
+        segmenter = builtin_segmenter(name)
+    net = load_segmenter(segmenter)
+    ds = None
+    for split in ("test", "val"):
+        try:
+            ds = type(model).load_eval_data(cfg, split)
+            break
+        except DataError:
+            continue
+    if ds is None:
+        raise DataError(f"{cfg.data.path} has no test (or val) split of images/ and labels/ to evaluate on.")
+    items = [ds[i] for i in range(len(ds))]
+    maps = torch.stack([it["segmap"] for it in items])
+    real = torch.stack([it["image"] for it in items]).float()
+    inst = torch.stack([it["instance"] for it in items]) if "instance" in items[0] else None
+    fakes = []
+    with model.inference():
+        for k in range(0, len(items), 16):
+            kw = {"instance": inst[k:k + 16]} if inst is not None else {}
+            fakes.append(model.generate(maps[k:k + 16].to(model.device), seed=seed + k, **kw).float().cpu())
+    fake = torch.cat(fakes)
+    meta = json.loads(Path(segmenter).with_suffix(".json").read_text())
+    side = int((meta.get("image_size") or [64])[-1])  # the size the segmenter was trained at
+
+    def to_seg(x):  # images at the segmenter's size
+        return F.interpolate(x, size=(side, side), mode="area") if x.shape[-1] != side else x
+
+    labels = F.interpolate(maps[:, None].float(), size=(side, side), mode="nearest")[:, 0].long()
+    scores = {}
+    for name, x in (("generated", fake), ("real", real)):
+        conf = confusion_matrix(torch.cat([net.predict(b) for b in to_seg(x).split(64)]), labels, net.num_classes)
+        scores[name] = seg_scores(conf)
+    fk = fid_kid(iter([to_seg(real)]), iter([to_seg(fake)]), SegmenterFeatures(net))
+    return {"step": getattr(model, "step", None), "kind": "semantic", "ema": bool(model.ema),
+            "reference": f"{cfg.data.path}:{split}", "n": len(items), "segmenter": str(segmenter),
+            "miou": scores["generated"]["miou"], "pixel_accuracy": scores["generated"]["pixel_accuracy"],
+            "miou_real": scores["real"]["miou"], "fid_segmenter": fk["fid"], "kid_segmenter": fk["kid_mean"]}
+
+
 def has_targets(model) -> bool:
     """Whether the model is evaluated against ground truth (it implements ``validate``: pix2pix, SR models)."""
     from condgen.models.base import GenerativeModel
@@ -250,11 +332,11 @@ def _record(run: Path, results: dict[str, Any], tensorboard: bool = True) -> dic
 
 def format_results(r: dict[str, Any]) -> str:
     """A short human-readable summary of evaluate_run's results."""
-    if r.get("kind") in ("unpaired", "style"):
+    if r.get("kind") in ("unpaired", "style", "semantic"):
         skip = {"step", "kind", "reference", "n", "ema", "features"}
         scores = "   ".join(f"{k} {v:.4f}" for k, v in r.items() if k not in skip and isinstance(v, float))
         notes = "".join(f"\n  {r[k]}" for k in ("fid_note",) if k in r)
-        extra = "".join(f", {k} {r[k]}" for k in ("vgg_weights", "style_image", "features") if k in r)
+        extra = "".join(f", {k} {r[k]}" for k in ("vgg_weights", "style_image", "features", "segmenter") if k in r)
         return (f"step {r['step']}: {r['n']} held-out items ({r['reference']}{extra})"
                 f"{' (EMA generator)' if r['ema'] else ''}\n  {scores}{notes}")
     if r.get("kind") == "targets":

@@ -74,3 +74,41 @@ def test_evaluate_style_names_its_vgg_weights(tmp_path, capsys, cache_dir, one_t
     assert res["kind"] == "style" and res["vgg_weights"] == "random" and res["style_image"] == "builtin:brick"
     assert res["n"] == 2 and res["style"] > 0 and res["input_style"] > 0 and res["content"] >= 0
     assert "vgg_weights random" in out and "training=False" not in out + err
+
+
+def test_evaluate_spade_with_a_given_segmenter(tmp_path, capsys, cache_dir, one_thread):
+    """mIoU on generated images beside the real images' (the ceiling), and FID in the segmenter's features."""
+    from condgen.metrics import segmenter as seg
+
+    seg.main(["--data", "scenes64", "--out", str(tmp_path / "seg.safetensors"), "--steps", "20", "--width", "4"])
+    run = tmp_path / "spade"
+    code, _, err = run_cli(capsys, "train", "spade", "--data", "scenes64", "--out", run, "--steps", "1", *COMMON,
+                           "--set", "model.ngf=4", "--set", "model.ndf=4", "--set", "model.lambda_vgg=0",
+                           "--set", "model.spade_hidden=8", "--set", "data.batch_size=2",
+                           "--set", "data.load_size=64", "--set", "data.crop_size=64")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "evaluate", run, "--segmenter", tmp_path / "seg.safetensors")
+    assert code == 0, err
+    res = json.loads((run / "eval.json").read_text())[-1]
+    assert res["kind"] == "semantic" and res["n"] > 0 and 0 <= res["miou"] <= 1 and 0 <= res["miou_real"] <= 1
+    assert res["fid_segmenter"] >= 0 and "miou" in out
+    code, _, err = run_cli(capsys, "evaluate", run, "--segmenter", tmp_path / "missing.safetensors")
+    assert code == 2 and "segmenter weights" in err and "Traceback" not in err
+
+
+def test_builtin_segmenter_is_trained_once_and_cached(tmp_path, monkeypatch, cache_dir):
+    import condgen.evaluate as ev
+
+    calls = []
+    real_main = __import__("condgen.metrics.segmenter", fromlist=["main"]).main
+
+    def small(argv):
+        calls.append(argv)
+        return real_main([*argv, "--width", "4"])
+
+    monkeypatch.setattr(ev, "SEGMENTER_STEPS", 5)
+    monkeypatch.setattr("condgen.metrics.segmenter.main", small)
+    monkeypatch.setenv("CONDGEN_CACHE", str(cache_dir))  # the built-in scenes are already made there
+    first = ev.builtin_segmenter("scenes64")
+    assert first.is_file() and len(calls) == 1 and first.parent == cache_dir / "segmenters"
+    assert ev.builtin_segmenter("scenes") == first and len(calls) == 1  # cached: not trained again
