@@ -95,6 +95,18 @@ def evaluate_run(run: str | Path, n: int = 2000, features: str = "auto", weights
     return _record(run, results, cfg.train.tensorboard)
 
 
+def held_out(model, what: str):
+    """(dataset, split) of the run's held-out data as the model evaluates it: test, else val; a DataError naming
+    ``what`` is missing when neither exists."""
+    cfg = model.run_config
+    for split in ("test", "val"):
+        try:
+            return type(model).load_eval_data(cfg, split), split
+        except DataError:
+            continue
+    raise DataError(f"{cfg.data.path} has no test or val split to evaluate {cfg.model_name} on: held-out {what}.")
+
+
 def _unpaired_test(model):
     """The held-out A and B images (serial pairing, the test transform: resize to crop_size, no crop or flip)."""
     from condgen.data.unpaired import load_unpaired
@@ -168,15 +180,7 @@ def evaluate_style(model, run: Path) -> dict[str, Any]:
     model.loss = PerceptualLoss.from_config(model.cfg)  # the training losses: VGG + the run's style image
     model.loss.set_style(load_style_image(model.cfg.style_image, model.cfg.style_size))
     model.loss.to(model.device)
-    for split in ("test", "val"):
-        try:
-            ds = type(model).load_eval_data(cfg, split)
-            break
-        except DataError:
-            ds = None
-    if ds is None:
-        raise DataError(f"{cfg.data.path} has no test (or val) photos to evaluate the style run on; add a test/ "
-                        "folder of photographs beside train/.")
+    ds, split = held_out(model, "photos: add a test/ folder of photographs beside train/")
     loader = torch.utils.data.DataLoader(ds, batch_size=4, shuffle=False, num_workers=0)
     with model.inference():
         metrics, grid = model.validate(loader)
@@ -231,15 +235,7 @@ def evaluate_semantic(model, segmenter: str | Path | None, seed: int) -> dict[st
                               "DATA --out FILE`); the built-in scenes sets have one built in.")
         segmenter = builtin_segmenter(name)
     net = load_segmenter(segmenter)
-    ds = None
-    for split in ("test", "val"):
-        try:
-            ds = type(model).load_eval_data(cfg, split)
-            break
-        except DataError:
-            continue
-    if ds is None:
-        raise DataError(f"{cfg.data.path} has no test (or val) split of images/ and labels/ to evaluate on.")
+    ds, split = held_out(model, "images/ and labels/ (test/ or val/)")
     items = [ds[i] for i in range(len(ds))]
     maps = torch.stack([it["segmap"] for it in items])
     real = torch.stack([it["image"] for it in items]).float()
@@ -282,16 +278,7 @@ def evaluate_with_targets(model, run: Path) -> dict[str, Any]:
     from condgen.train.images import save_grid
 
     cfg = model.run_config
-    ds, split = None, None
-    for split in ("test", "val"):
-        try:
-            ds = type(model).load_eval_data(cfg, split)
-            break
-        except DataError:
-            continue
-    if ds is None:
-        raise DataError(f"{cfg.data.path} has no test or val split to evaluate {cfg.model_name} against; add "
-                        f"held-out pairs (test/ or val/) or use `condgen data make`.")
+    ds, split = held_out(model, "pairs: add test/ or val/, or use `condgen data make`")
     # one image at a time: per-image scores, images of different sizes, and pix2pix's paper test mode (batch
     # statistics) on batch 1 as in the paper
     loader = torch.utils.data.DataLoader(ds, batch_size=1, shuffle=False, num_workers=0)
