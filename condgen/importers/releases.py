@@ -58,8 +58,13 @@ def import_release(fmt: str, path: str | Path, out: str | Path, encoder: str | P
     if fmt == "munit":
         cfg = import_munit(path, out)
         m = cfg.model
+        note = ""
+        if "enc_content.model.0.norm.running_mean" in read_checkpoint(path)["a"]:
+            note = ("\nnote: this file's content encoders kept instance-norm running statistics, which the "
+                    "authors' test.py (eval mode) uses; condgen normalises each image with its own statistics, as "
+                    "training did, so outputs differ from test.py's (docs/pretrained.md)")
         return cfg, (f"imported MUNIT generators a and b ({m.in_channels}->{m.out_channels} channels, "
-                     f"{m.style_dim}-d styles, {m.n_res} residual blocks)")
+                     f"{m.style_dim}-d styles, {m.n_res} residual blocks){note}")
     if fmt == "unit":
         cfg = import_unit(path, out)
         m = cfg.model
