@@ -537,20 +537,47 @@ def import_weights(
     discriminator_b: Optional[Path] = typer.Option(None, "--netD-B", help="latest_net_D_B.pth (cyclegan, optional)"),
     arch: Optional[str] = typer.Option(None, help="unet_256, unet_128, resnet_9blocks, resnet_6blocks (default: "
                                                   "detected from the file)"),
-    fmt: str = typer.Option("junyanz", "--format", help="junyanz: pytorch-CycleGAN-and-pix2pix files (pix2pix, "
-                                                        "cyclegan); fast-neural-style: a pytorch/examples "
-                                                        "fast_neural_style TransformerNet (.pth/.model; a style run)"),
+    fmt: str = typer.Option("auto", "--format", help="auto (from the file's keys); junyanz: pytorch-CycleGAN-and-"
+                                                     "pix2pix files (pix2pix, cyclegan); fast-neural-style: a "
+                                                     "pytorch/examples TransformerNet (a style run); spade, oasis, "
+                                                     "sean: latest_net_G.pth / latest_G.pth; munit: gen_*.pt; unit: "
+                                                     "the 2017 release's *_gen_*.pkl (docs/pretrained.md)"),
+    encoder: Optional[Path] = typer.Option(None, "--encoder", help="spade: the VAE encoder latest_net_E.pth"),
+    ema: Optional[Path] = typer.Option(None, "--ema", help="oasis: latest_EMA.pth, the moving-average generator "
+                                                           "the authors test with"),
+    sets: Optional[list[str]] = typer.Option(None, "--set", help="spade/oasis/sean: model.KEY=VALUE the keys cannot "
+                                                                 "show (label_nc, z_dim, num_upsampling_layers...)"),
     no_dropout: bool = typer.Option(False, "--no-dropout", help="pix2pix: the generator was trained with the "
                                                                 "reference's --no_dropout (a U-Net file cannot show "
                                                                 "it; a ResNet's keys do)"),
 ) -> None:
-    """Load checkpoints of junyanz/pytorch-CycleGAN-and-pix2pix (then `translate`) or of pytorch/examples
-    fast_neural_style (--format fast-neural-style; then `stylize`) into a condgen run."""
+    """Load checkpoints of junyanz/pytorch-CycleGAN-and-pix2pix (then `translate`), pytorch/examples
+    fast_neural_style (then `stylize`), or the SPADE, OASIS, SEAN, MUNIT and 2017 UNIT releases (then `translate`)
+    into a condgen run; --format auto tells them apart by their keys (docs/pretrained.md)."""
+    from condgen.config import parse_overrides
+    from condgen.importers.releases import FORMATS, import_release, sniff
     from condgen.importers.to_run import import_cyclegan, import_pix2pix
 
-    formats = ("junyanz", "fast-neural-style")
-    if fmt not in formats:
-        raise ConfigError(f"unknown --format {fmt!r}: choose one of {', '.join(formats)}.")
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown --format {fmt!r}: choose one of {', '.join(FORMATS)}.")
+    if fmt == "auto":
+        fmt = sniff(generator)
+    if fmt not in ("junyanz", "fast-neural-style"):
+        given = (("--netD", discriminator), ("--netG-B", generator_b), ("--netD-B", discriminator_b),
+                 ("--arch", arch), ("--no-dropout", no_dropout or None))
+        extra = [flag for flag, v in given if v is not None]
+        if extra:
+            raise ConfigError(f"{', '.join(extra)} belong to junyanz imports, not {fmt}.")
+        overrides = parse_overrides(sets)
+        if set(overrides) - {"model"}:
+            raise ConfigError("--set takes model.KEY=VALUE here (the run's other settings come at training time).")
+        cfg, summary = import_release(fmt, generator, out, encoder=encoder, ema=ema, model=overrides.get("model"))
+        verb = "synthesize from label maps" if fmt in ("spade", "oasis", "sean") else "translate images"
+        _echo(f"{summary} into {out} as a {cfg.model_name} run\nnext ({verb}): condgen translate {out} FILES... "
+              "--out OUT_DIR")
+        return
+    if encoder is not None or ema is not None or sets:
+        raise ConfigError("--encoder, --ema and --set belong to the spade / oasis / sean imports.")
     if fmt == "fast-neural-style":
         from condgen.importers.fast_neural_style import import_fast_neural_style
 

@@ -43,14 +43,16 @@ def _discriminator(path: str | Path, arch: str | None) -> tuple[dict, dict]:
                             "n_layers_D": guess.kwargs.get("n_layers", 3)}
 
 
-def _write_run(model_name: str, model: dict, nets: dict[str, dict], out: Path, source: str) -> RunConfig:
-    """Check every imported net fits the model built from ``model`` and write config + checkpoint."""
+def _write_run(model_name: str, model: dict, nets: dict[str, dict], out: Path, source: str,
+               ema: dict[str, dict] | None = None) -> RunConfig:
+    """Check every imported net (and moving-average copy in ``ema``) fits the model built from ``model`` and write
+    config + checkpoint."""
     from condgen.models import get_model_class
 
     cfg = build_config(model_name, {"model": model})
     # same architecture: check every key and shape fits (the inference model: no VGG or style image needed)
     probe = get_model_class(model_name).for_inference(cfg.model)
-    for name, sd in nets.items():
+    for name, sd in [*nets.items(), *(ema or {}).items()]:
         try:
             probe.nets[name].load_state_dict(sd)
         except RuntimeError as e:
@@ -58,7 +60,10 @@ def _write_run(model_name: str, model: dict, nets: dict[str, dict], out: Path, s
                                   f"{str(e)[:400]}") from None
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     cfg.save(out / "config.yaml")
-    atomic_torch_save({"format": FORMAT, "step": 0, "nets": nets, "imported_from": source},
+    state = {"format": FORMAT, "step": 0, "nets": nets, "imported_from": source}
+    if ema:
+        state["ema"] = ema
+    atomic_torch_save(state,
                       out / "checkpoints" / "last.pt")
     return cfg
 
