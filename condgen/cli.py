@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from condgen.config import MAX_SEED
 from condgen.errors import CondgenError, ConfigError, DataError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -33,6 +34,16 @@ def _root(version: bool = typer.Option(False, "--version", is_eager=True, callba
 
 def _echo(msg: str) -> None:
     typer.echo(msg)
+
+
+def _report_skipped(failed: list[tuple[Path, str]]) -> None:
+    """After a command over many files wrote the others: a DataError listing the inputs it skipped, and why."""
+    if failed:
+        lines = "; ".join(f"{p.name}: {msg}" for p, msg in failed[:5])
+        more = f"; and {len(failed) - 5} more" if len(failed) > 5 else ""
+        raise DataError(f"{len(failed)} input(s) were skipped ({lines}{more}).")
+
+
 
 
 # ----- train ----------------------------------------------------------------------------------------
@@ -119,7 +130,9 @@ def train(
             from condgen.data.builtin import BUILTIN_DATA_PREFIX
 
             out = Path("runs") / f"{model}-{Path(cfg.data.path.removeprefix(BUILTIN_DATA_PREFIX)).name}"
-        result = run_training(cfg, out)
+        from condgen.outputs import check_output_folder
+
+        result = run_training(cfg, check_output_folder(out))
     if not is_main_process():
         return  # one report per run, from rank 0
     state = "stopped early" if result.stopped_early else "finished"
@@ -145,12 +158,18 @@ def load_yaml_opt(path: Path | None) -> dict:
 
 
 # ----- sample ---------------------------------------------------------------------------------------
+#: the most cells `condgen sample` puts in one grid (a 64 x 64 grid); samples are generated in batches of
+#: SAMPLE_BATCH, so memory grows with the grid image, not with the network's activations for every sample
+MAX_GRID_CELLS = 4096
+SAMPLE_BATCH = 256
+
+
 @app.command()
 def sample(
     run: Path = typer.Argument(..., help="a run directory"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="output PNG (default RUN/samples/sample_seedS.png)"),
-    n: int = typer.Option(64, "--n", "-n", help="number of samples"),
-    seed: int = typer.Option(0, help="seed of the latent codes; cell i of the grid is code i"),
+    n: int = typer.Option(64, "--n", "-n", min=1, help=f"number of samples (at most {MAX_GRID_CELLS}: one grid image)"),
+    seed: int = typer.Option(0, min=0, max=MAX_SEED, help="seed of the latent codes; cell i of the grid is code i"),
     label: Optional[int] = typer.Option(None, "--class", help="class id for conditional models (default: all classes)"),
     interpolate: Optional[str] = typer.Option(
         None, help="walk the latent space through these sample indices, e.g. '3,17,42'"),
@@ -166,6 +185,15 @@ def sample(
     from condgen import latent
     from condgen.train.images import make_grid_image, save_gif, save_grid
 
+    if n > MAX_GRID_CELLS:
+        raise ConfigError(f"--n {n} is more than one grid holds: `condgen sample` writes one grid image of at most "
+                          f"{MAX_GRID_CELLS} samples (a 64x64 grid). Use --n {MAX_GRID_CELLS} or less, with another "
+                          "--seed for more; for many single images use the Python API (condgen.load(RUN).generate) "
+                          "in batches.")
+    if out is not None:
+        from condgen.outputs import check_image_name
+
+        check_image_name(out)
     model = condgen.load(run, ema=not no_ema)
     if not hasattr(model, "sample_z"):
         raise ConfigError(f"`condgen sample` needs a noise-driven model; {model.run_config.model_name} is not one.")
@@ -214,7 +242,10 @@ def sample(
             return
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    imgs = model.generate(z=codes, labels=labels_for(n)).cpu()
+    labels = labels_for(n)
+    imgs = torch.cat([model.generate(z=codes[i:i + SAMPLE_BATCH],
+                                     labels=None if labels is None else labels[i:i + SAMPLE_BATCH]).cpu()
+                      for i in range(0, n, SAMPLE_BATCH)])
     target = out or out_dir / f"sample_seed{seed}.png"
     nrow = int(max(1, round(n ** 0.5)))
     if numbered:
@@ -245,8 +276,11 @@ def translate(
                                              help="pix2pix: --eval = no dropout, running BN statistics; default: the "
                                                   "run's setting (paper: dropout + batch statistics)"),
     tile: Optional[int] = typer.Option(None, help="tile size for large images (default: the model's tile_size)"),
-    seed: int = typer.Option(0, help="seed for test-time noise (pix2pix dropout, munit random styles, spade/oasis "
-                                     "noise)"),
+    max_output_pixels: int = typer.Option(64_000_000, "--max-output-pixels", min=0,
+                                          help="skip inputs whose output image would have more pixels than this "
+                                               "(default 64 million = 8000x8000; 0: no limit)"),
+    seed: int = typer.Option(0, min=0, max=MAX_SEED, help="seed for test-time noise (pix2pix dropout, munit random "
+                                                          "styles, spade/oasis noise)"),
     resample: Optional[list[int]] = typer.Option(None, "--resample",
                                                  help="oasis: draw new noise for this class id (repeatable)"),
     region_style: Optional[list[str]] = typer.Option(None, "--region-style",
@@ -342,6 +376,7 @@ def translate(
         kwargs["region_styles"] = styles
     if tile is not None:
         model.cfg.tile_size = tile
+    from condgen.outputs import check_output_file, check_output_folder, plan_outputs
     from condgen.video import AUDIO_MODES, check_video_model, is_video_file, translate_video
 
     videos = [p for p in inputs if is_video_file(p) and not p.is_dir()]
@@ -352,9 +387,14 @@ def translate(
             raise ConfigError(f"--audio takes {' or '.join(AUDIO_MODES)}, got {audio!r}.")
         if is_video_file(out) and (len(videos) > 1 or images):
             raise ConfigError(f"--out {out} is one video file, but there are {len(inputs)} inputs; give a folder.")
+        if is_video_file(out):
+            targets = {videos[0]: check_output_file(out, inputs)}
+        else:
+            plan = plan_outputs(videos, check_output_folder(out), lambda stem: [f"{stem}.mp4"], protect=inputs)
+            targets = {v: files[0] for v, files in plan.items()}
         video_kwargs = {k: v for k, v in kwargs.items() if k != "seed"}
         for video in videos:
-            target = out if is_video_file(out) else out / f"{video.stem}.mp4"
+            target = targets[video]
             stats = translate_video(model, video, target, batch_size=batch_size, stable=stable,
                                     flow_blend=flow_blend, audio=audio, progress=progress, seed=seed, **video_kwargs)
             w, h = stats["size"]
@@ -365,11 +405,9 @@ def translate(
         if not images:
             return
     torch.manual_seed(seed)
-    written, failed = translate_files(model, images, out, **kwargs)
+    written, failed = translate_files(model, images, out, max_output_pixels=max_output_pixels, **kwargs)
     _echo(f"wrote {len(written)} image(s) to {out}")
-    if failed:
-        lines = "; ".join(f"{p.name}: {msg}" for p, msg in failed[:5])
-        raise DataError(f"{len(failed)} input(s) could not be read and were skipped ({lines}).")
+    _report_skipped(failed)
 
 
 @app.command()
@@ -379,6 +417,9 @@ def upscale(
     out: Path = typer.Option(..., "--out", "-o", help="output folder (PNG files named after the inputs)"),
     tile: Optional[int] = typer.Option(None, help="tile size in LR pixels for large images (default: the model's "
                                                   "tile_size)"),
+    max_output_pixels: int = typer.Option(64_000_000, "--max-output-pixels", min=0,
+                                          help="skip inputs whose output image would have more pixels than this "
+                                               "(default 64 million = 8000x8000; 0: no limit)"),
     device: str = typer.Option("cpu", help="cpu, cuda, mps or auto"),
 ) -> None:
     """Upscale images of any size by the model's factor (x4 by default) with a trained SR model."""
@@ -391,11 +432,9 @@ def upscale(
                           f"{model.run_config.model_name} is not one (use `condgen translate` or `condgen sample`).")
     if tile is not None:
         model.cfg.tile_size = tile
-    written, failed = translate_files(model, inputs, out)
+    written, failed = translate_files(model, inputs, out, max_output_pixels=max_output_pixels)
     _echo(f"wrote {len(written)} image(s) upscaled x{model.cfg.scale} to {out}")
-    if failed:
-        lines = "; ".join(f"{p.name}: {msg}" for p, msg in failed[:5])
-        raise DataError(f"{len(failed)} input(s) could not be read and were skipped ({lines}).")
+    _report_skipped(failed)
 
 
 @app.command()
@@ -434,6 +473,9 @@ def stylize(
     out: Path = typer.Option(..., "--out", "-o", help="output folder (PNG files named after the inputs); with "
                                                       "--optimize the output image file"),
     tile: Optional[int] = typer.Option(None, help="tile size for large images (default: the model's tile_size)"),
+    max_output_pixels: int = typer.Option(64_000_000, "--max-output-pixels", min=0,
+                                          help="skip inputs whose output image would have more pixels than this "
+                                               "(default 64 million = 8000x8000; 0: no limit)"),
     optimize: bool = typer.Option(False, "--optimize", help="no network: optimise the image itself with L-BFGS "
                                                             "(Gatys et al. 2016) on the same losses"),
     content: Optional[Path] = typer.Option(None, "--content", help="--optimize: the content image"),
@@ -451,7 +493,7 @@ def stylize(
     tv_weight: float = typer.Option(1e-6, "--tv-weight", min=0.0),
     content_layer: str = typer.Option("relu2_2", "--content-layer", help="--optimize: VGG-16 tap of the content loss"),
     init: str = typer.Option("noise", help="--optimize: start from noise (Gatys et al.) or the content image"),
-    seed: int = typer.Option(0, help="--optimize: seed of the noise start"),
+    seed: int = typer.Option(0, min=0, max=MAX_SEED, help="--optimize: seed of the noise start"),
     device: str = typer.Option("cpu", help="cpu, cuda, mps or auto"),
 ) -> None:
     """Stylise images of any size with a trained (or imported) style network; or, with --optimize, run the Gatys
@@ -477,11 +519,9 @@ def stylize(
                           f"{model.run_config.model_name} run.")
     if tile is not None:
         model.cfg.tile_size = tile
-    written, failed = translate_files(model, inputs, out)
+    written, failed = translate_files(model, inputs, out, max_output_pixels=max_output_pixels)
     _echo(f"wrote {len(written)} stylised image(s) to {out}")
-    if failed:
-        lines = "; ".join(f"{p.name}: {msg}" for p, msg in failed[:5])
-        raise DataError(f"{len(failed)} input(s) could not be read and were skipped ({lines}).")
+    _report_skipped(failed)
 
 
 def _stylize_optimize(paths, out, content, style, steps, vgg_weights, size, style_size, content_weight,
@@ -557,7 +597,9 @@ def import_weights(
     from condgen.config import parse_overrides
     from condgen.importers.releases import FORMATS, import_release, sniff
     from condgen.importers.to_run import import_cyclegan, import_pix2pix
+    from condgen.outputs import check_output_folder
 
+    check_output_folder(out)
     if fmt not in FORMATS:
         raise ConfigError(f"unknown --format {fmt!r}: choose one of {', '.join(FORMATS)}.")
     if fmt == "auto":
@@ -639,7 +681,7 @@ def evaluate(
     n: int = typer.Option(2000, "--n", "-n", help="generated images for FID/KID (and per-class accuracy)"),
     features: str = typer.Option("auto", help="feature network: auto, digits or inception"),
     inception_weights: Optional[Path] = typer.Option(None, help="local FID Inception weights file"),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(0, min=0, max=MAX_SEED),
     no_ema: bool = typer.Option(False, "--no-ema"),
     checkpoint: Optional[str] = typer.Option(None, help="a checkpoint file or its name in RUN/checkpoints "
                                                         "(default: last)"),
@@ -687,8 +729,9 @@ def data_list() -> None:
 def data_make(name: str = typer.Argument(...), out: Path = typer.Option(..., "--out", "-o")) -> None:
     """Write built-in dataset NAME as image folders under OUT."""
     from condgen.data.builtin import make_builtin
+    from condgen.outputs import check_output_folder
 
-    path = make_builtin(name, out)
+    path = make_builtin(name, check_output_folder(out))
     _echo(f"wrote {name} to {path}")
 
 
@@ -739,7 +782,9 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except CondgenError as e:
-        typer.echo(f"error: {e}", err=True)
+        from condgen.errors import strip_unsafe_advice
+
+        typer.echo(f"error: {strip_unsafe_advice(str(e))}", err=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import types
 import typing
@@ -25,6 +26,15 @@ from typing import Any
 import yaml
 
 from condgen.errors import ConfigError
+
+#: a config file larger than this is refused before it is parsed (the packaged presets are under 2 KB; parsing
+#: YAML takes about a second per megabyte)
+MAX_CONFIG_BYTES = 1_000_000
+#: mappings and lists nested deeper than this are refused (a config is three levels deep: section, key, list)
+MAX_CONFIG_DEPTH = 20
+#: integers in a config fit in 64 bits (what torch and numpy take); the seed also leaves room for per-rank offsets
+MAX_INT = 2**63 - 1
+MAX_SEED = 2**62
 
 
 def option(default: Any, *, choices: tuple | None = None, min: float | None = None,
@@ -172,16 +182,23 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
             as_float = float(value)
         except ValueError:
             raise ConfigError(f"config key '{key}' expects an integer, got {value!r}.") from None
-        if as_float != int(as_float):
+        if not math.isfinite(as_float) or as_float != int(as_float):
             raise ConfigError(f"config key '{key}' expects an integer, got {value!r}.")
-        return int(as_float)
+        number = int(value) if isinstance(value, int) else int(as_float)
+        if abs(number) > MAX_INT:
+            raise ConfigError(f"config key '{key}' is {value!r}, too large: integers must be within +-{MAX_INT} "
+                              f"(2**63 - 1).")
+        return number
     if tp is float:
         if isinstance(value, bool):
             raise ConfigError(f"config key '{key}' expects a number, got {value!r}.")
         try:
-            return float(value)
-        except (TypeError, ValueError):
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
             raise ConfigError(f"config key '{key}' expects a number, got {value!r}.") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"config key '{key}' is {value!r}; it must be a finite number (not NaN or infinity).")
+        return number
     if tp is str:
         if isinstance(value, (dict, list)):
             raise ConfigError(f"config key '{key}' expects a string, got {value!r}.")
@@ -191,7 +208,8 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
     raise ConfigError(f"config key '{key}' has unsupported type {_type_name(tp)}.")
 
 
-def _unknown_key(key: str, valid: list[str]) -> ConfigError:
+def _unknown_key(key: Any, valid: list[str]) -> ConfigError:
+    key = str(key)
     close = difflib.get_close_matches(key.split(".")[-1], valid, n=3)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return ConfigError(f"unknown config key '{key}'.{hint} Valid keys here: {', '.join(valid)}.")
@@ -238,11 +256,14 @@ def parse_overrides(items: list[str] | None) -> dict:
         key, raw = item.split("=", 1)
         key = key.strip()
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = _safe_load(raw, f"--set {key}") if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
-        node = out
         parts = key.split(".")
+        if len(parts) > MAX_CONFIG_DEPTH or not all(p.strip() for p in parts):
+            raise ConfigError(f"--set {key[:80]}{'...' if len(key) > 80 else ''}: not a config key (keys are "
+                              f"SECTION.NAME, e.g. train.steps).")
+        node = out
         for p in parts[:-1]:
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
@@ -259,13 +280,50 @@ def deep_merge(base: dict, update: dict) -> dict:
     return out
 
 
+def _depth(data: Any) -> int:
+    """How deeply lists and mappings nest in ``data`` (a scalar: 0), without recursion."""
+    deepest, todo = 0, [(data, 1)]
+    while todo:
+        node, d = todo.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, d)
+            todo.extend((v, d + 1) for v in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
+def _safe_load(text: str, what: str) -> Any:
+    """``yaml.safe_load(text)``, with a ConfigError for structures nested deeper than MAX_CONFIG_DEPTH (including
+    those so deep that the parser's recursion would give up)."""
+    try:
+        data = yaml.safe_load(text)
+    except RecursionError:
+        data = None
+        too_deep = True
+    else:
+        too_deep = _depth(data) > MAX_CONFIG_DEPTH
+    if too_deep:
+        raise ConfigError(f"{what} nests lists or mappings more than {MAX_CONFIG_DEPTH} levels deep; a condgen config "
+                          "is a few levels deep (section: key: value).")
+    return data
+
+
 def load_yaml(path: str | Path) -> dict:
-    """Read a YAML config file as a dict, with a clear error for a missing or malformed file."""
+    """Read a YAML config file as a dict, with a clear error for a missing, oversized, non-UTF-8, too deeply
+    nested or malformed file."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file {p} does not exist.")
+    size = p.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {p} is {size / 1e6:.1f} MB; a condgen config is a few KB (the limit is "
+                          f"{MAX_CONFIG_BYTES / 1e6:g} MB). Is it the right file?")
     try:
-        data = yaml.safe_load(p.read_text())
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {p} is not UTF-8 text (byte {e.start} is {e.object[e.start]:#04x}); save "
+                          "it as UTF-8.") from None
+    try:
+        data = _safe_load(text, f"config file {p}")
     except yaml.YAMLError as e:
         raise ConfigError(f"config file {p} is not valid YAML: {e}") from None
     if data is None:
@@ -303,6 +361,8 @@ def build_config(model_name: str | None, *layers: dict) -> RunConfig:
     update_dataclass(cfg.model, {k: v for k, v in section.items() if k != "name"}, "model.")
     if "seed" in merged:
         cfg.seed = _coerce("seed", merged["seed"], int)
+        if not 0 <= cfg.seed <= MAX_SEED:
+            raise ConfigError(f"config key 'seed' is {cfg.seed}; it must be in 0..{MAX_SEED} (2**62).")
     update_dataclass(cfg.data, merged.get("data", {}) or {}, "data.")
     update_dataclass(cfg.train, merged.get("train", {}) or {}, "train.")
     return cfg

@@ -21,6 +21,10 @@ class ModelError(CondgenError):
     """An unknown model name or an architecture that cannot take the requested shape."""
 
 
+class InputTooSmallError(ModelError):
+    """An input image smaller than the network accepts (commands over many files skip it and list it)."""
+
+
 class CheckpointError(CondgenError):
     """A run folder that is not a run, a conflicting config on resume, an unreadable checkpoint."""
 
@@ -59,6 +63,11 @@ class ServerBusyError(CondgenError):
     """The web demo holds as many upload bytes as it allows at once; the request may be retried shortly."""
 
 
+class ResourceCapWarning(UserWarning):
+    """A setting asked for more of the machine than condgen allows (e.g. more DataLoader workers than CPUs); it
+    was lowered to the cap."""
+
+
 def install_hint(extra: str) -> str:
     """How to install condgen's optional ``extra``, quoted for a shell (condgen is installed from source)."""
     return f"-e \".[{extra}]\""
@@ -75,3 +84,23 @@ def os_error_reason(e: OSError) -> str:
     if e.errno == errno.EROFS:
         return "permission denied (read-only file system)"
     return e.strerror or str(e) or type(e).__name__
+
+
+_UNSAFE_ADVICE = ("weights_only", "arbitrary code execution", "trusted source", "Please file an issue",
+                  "Check the documentation of torch.load")
+
+
+def strip_unsafe_advice(text: str) -> str:
+    """``text`` without PyTorch's advice around a refused ``torch.load`` (retry with ``weights_only=False``, file an
+    issue): condgen never suggests loading a file in a way that can run code. Sentences saying so are dropped."""
+    import re
+
+    if not any(a in text for a in _UNSAFE_ADVICE):
+        return text
+    kept = []
+    for line in text.splitlines():
+        sentences = re.split(r"(?<=[.!?])\s+", line)
+        line = " ".join(s for s in sentences if not any(a in s for a in _UNSAFE_ADVICE)).strip()
+        if line:
+            kept.append(line)
+    return " ".join(kept)

@@ -87,7 +87,9 @@ def export_run(run: str | Path, fmt: str, out: str | Path, size: int | None = No
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}.")
-    out = Path(out)
+    from condgen.outputs import check_output_file
+
+    out = check_output_file(out, [run])
     out.parent.mkdir(parents=True, exist_ok=True)
     model = condgen.load(run, ema=ema)
     name = model.run_config.model_name
@@ -231,12 +233,23 @@ def load_weights(path: str | Path):
     except (OSError, SafetensorError, ValueError) as e:
         raise CheckpointError(f"{path} is not a readable safetensors file ({e}).") from None
     meta = header.get("__metadata__", {}) if isinstance(header, dict) else {}
-    if meta.get("format") != SAFETENSORS_MARK:
+    if not isinstance(meta, dict) or meta.get("format") != SAFETENSORS_MARK or "config" not in meta:
         raise CheckpointError(f"{path} is a safetensors file but not condgen weights (written by `condgen export "
                               f"--format safetensors`): it has no condgen config inside.")
-    cfg = config_from_dict(json.loads(meta["config"]))
+    try:
+        config = json.loads(meta["config"])
+        step = int(meta.get("step", 0))
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: the condgen config or step stored in it is damaged ({type(e).__name__}: "
+                              f"{e}); export the weights again.") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: the condgen config stored in it is not a mapping; export the weights again.")
+    try:
+        cfg = config_from_dict(config)
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: the condgen config stored in it is not valid: {e}") from None
     nets: dict[str, dict[str, torch.Tensor]] = {}
     for key, t in tensors.items():
         net, _, rest = key.partition(".")
         nets.setdefault(net, {})[rest] = t
-    return cfg, nets, int(meta.get("step", 0))
+    return cfg, nets, step

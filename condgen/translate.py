@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
-from condgen.errors import DataError, ModelError
+from condgen.errors import DataError, InputTooSmallError
 
 
 def pil_to_tensor(img: Image.Image, channels: int) -> torch.Tensor:
@@ -21,10 +21,15 @@ def pil_to_tensor(img: Image.Image, channels: int) -> torch.Tensor:
     return to_tensor(convert_channels(img, channels))[None]
 
 
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Values in [-1, 1] as 0..255 bytes (clamped, rounded)."""
+    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
 def tensor_to_pil(x: torch.Tensor) -> Image.Image:
-    """A C x H x W (or 1 x C x H x W) tensor in [-1, 1] as a PIL image."""
+    """A C x H x W (or 1 x C x H x W) tensor in [-1, 1] (or uint8 0..255) as a PIL image."""
     x = x[0] if x.dim() == 4 else x
-    arr = ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+    arr = x.cpu() if x.dtype == torch.uint8 else to_uint8(x).cpu()
     if arr.shape[0] == 1:
         return Image.fromarray(arr[0].numpy(), mode="L")
     return Image.fromarray(arr.permute(1, 2, 0).numpy(), mode="RGB")
@@ -49,31 +54,53 @@ def _window(size_h: int, size_w: int) -> torch.Tensor:
     return one(size_h)[:, None] * one(size_w)[None, :]
 
 
-def _tiled(model, x: torch.Tensor, multiple: int, tile: int, scale: int = 1, **gen_kwargs) -> torch.Tensor:
+def _tiled(model, x: torch.Tensor, multiple: int, tile: int, scale: int = 1, out_dtype=torch.float32,
+           **gen_kwargs) -> torch.Tensor:
     """Overlapping ``tile`` x ``tile`` input tiles, each output placed at ``scale`` x its input position and
-    blended with a window of the output tile's size."""
+    blended with a window of the output tile's size.
+
+    Memory is bounded by the tiles: the blend is summed in float over one band of output rows (a tile's height, the
+    full width) and each finished band is written to the output in ``out_dtype`` (uint8 for images: 3 bytes per
+    output pixel instead of the 16 of float sums over the whole image)."""
     tile = max(multiple, tile // multiple * multiple)
     overlap = max(multiple, tile // 4 // multiple * multiple) if tile > multiple else 0
     step = max(1, tile - overlap)
     n, _, h, w = x.shape
-    out, weight = None, torch.zeros(1, 1, h * scale, w * scale)
     ys = list(range(0, max(h - tile, 0) + 1, step))
     xs = list(range(0, max(w - tile, 0) + 1, step))
     if ys[-1] + tile < h:
         ys.append(h - tile)
     if xs[-1] + tile < w:
         xs.append(w - tile)
+    band = min(tile, h) * scale
+    out = acc = None
+    weight = torch.zeros(1, 1, band, w * scale)
+    top = 0  # the output row acc[..., 0, :] holds
+
+    def finish(upto: int) -> None:  # output rows top..upto-1 get no more tiles: write them, slide the band down
+        nonlocal acc, weight, top
+        k = upto - top
+        rows = acc[..., :k, :] / weight[..., :k, :]
+        out[..., top:upto, :] = to_uint8(rows) if out_dtype == torch.uint8 else rows
+        acc = torch.cat([acc[..., k:, :], acc.new_zeros(*acc.shape[:2], k, acc.shape[-1])], dim=-2)
+        weight = torch.cat([weight[..., k:, :], weight.new_zeros(1, 1, k, weight.shape[-1])], dim=-2)
+        top = upto
+
     for y0 in ys:
+        if y0 * scale > top:
+            finish(y0 * scale)
         for x0 in xs:
             patch = x[..., y0:y0 + tile, x0:x0 + tile]
             y = _pad_run(model, patch, multiple, scale, **gen_kwargs).cpu()
             if out is None:
-                out = torch.zeros(n, y.shape[1], h * scale, w * scale)
+                out = torch.zeros(n, y.shape[1], h * scale, w * scale, dtype=out_dtype)
+                acc = torch.zeros(n, y.shape[1], band, w * scale)
             win = _window(*y.shape[-2:])
-            oy, ox = y0 * scale, x0 * scale
-            out[..., oy:oy + y.shape[-2], ox:ox + y.shape[-1]] += y * win
-            weight[..., oy:oy + y.shape[-2], ox:ox + y.shape[-1]] += win
-    return out / weight
+            ox = x0 * scale
+            acc[..., :y.shape[-2], ox:ox + y.shape[-1]] += y * win
+            weight[..., :y.shape[-2], ox:ox + y.shape[-1]] += win
+    finish(h * scale)
+    return out
 
 
 def translate_tensor(model, image, in_channels: int, multiple: int, min_size: int, tile: int, scale: int = 1,
@@ -100,12 +127,14 @@ def translate_tensor(model, image, in_channels: int, multiple: int, min_size: in
             raise DataError(f"the model takes {in_channels}-channel images, got {x.shape[1]} channels.")
     h, w = x.shape[-2:]
     if min(h, w) < min_size:
-        raise ModelError(f"the input is {w}x{h} pixels, smaller than this generator's minimum of {min_size}x{min_size} "
-                         f"(a U-Net needs {min_size} px to reach its 1x1 bottleneck). Upscale the image, or use a "
-                         f"model with a smaller generator (e.g. netG=unet_128 or a resnet).")
+        reason = getattr(model, "min_size_reason", None)
+        why = f" ({reason()})" if callable(reason) else ""
+        raise InputTooSmallError(f"the input is {w}x{h} pixels, smaller than this generator's minimum of "
+                                 f"{min_size}x{min_size}{why}. Upscale the image to at least {min_size} px a side.")
     x = x.float()
     if tile and max(h, w) > tile:
-        y = _tiled(model, x, multiple, tile, scale, **gen_kwargs)
+        y = _tiled(model, x, multiple, tile, scale, out_dtype=torch.uint8 if as_pil else torch.float32,
+                   **gen_kwargs)
     else:
         y = _pad_run(model, x, multiple, scale, **gen_kwargs).cpu()
     if kind == "array":
@@ -134,13 +163,23 @@ def as_image_input(image, channels: int):
     return image, "tensor"
 
 
-def translate_files(model, inputs: list[Path], out_dir: Path, **kwargs) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Translate image files and folders into ``out_dir`` (PNG, same stem); returns written files and failures.
+#: the largest output image (in pixels) translate_files writes unless asked for more: 8000 x 8000. PIL refuses
+#: to open images above about 179 megapixels as possible decompression bombs.
+MAX_OUTPUT_PIXELS = 64_000_000
+
+
+def translate_files(model, inputs: list[Path], out_dir: Path, max_output_pixels: int = MAX_OUTPUT_PIXELS,
+                    **kwargs) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Translate image files and folders into ``out_dir`` (PNG, named after the inputs; see condgen.outputs for
+    colliding names); returns the written files and the skipped inputs with their reasons.
 
     ``kwargs`` go to ``model.translate``. A model that returns several images per input (MUNIT with several
-    styles) writes ``STEM_style0.png``, ``STEM_style1.png``, ...
+    styles) writes ``STEM_style0.png``, ``STEM_style1.png``, ... An input that cannot be read, is too small for
+    the network, or whose output would exceed ``max_output_pixels`` (0: no limit) is skipped and listed; the
+    others are still written. Nothing is written when an output would replace an input (a ConfigError).
     """
     from condgen.data.images import list_images, open_image
+    from condgen.outputs import check_output_folder, plan_outputs, unique_files
 
     files: list[Path] = []
     for p in map(Path, inputs):
@@ -153,27 +192,32 @@ def translate_files(model, inputs: list[Path], out_dir: Path, **kwargs) -> tuple
             files.append(p)
         else:
             raise DataError(f"input {p} does not exist.")
+    check_output_folder(out_dir)
+    files = unique_files(files)  # a file given twice (itself and its folder, two spellings) is translated once
+    styles = kwargs.get("num_styles") or 0
+    plan = plan_outputs(files, out_dir, lambda stem: [f"{stem}_style{k}.png" for k in range(styles)] if styles > 1
+                        else [f"{stem}.png"])
     out_dir.mkdir(parents=True, exist_ok=True)
     written, failed = [], []
     if hasattr(model, "input_channels"):
         channels = model.input_channels(kwargs.get("direction") or "AtoB")
     else:
         channels = getattr(model.cfg, "in_channels", getattr(model.cfg, "channels", 3))
+    scale = int(getattr(model.cfg, "scale", 1)) if hasattr(model, "upscale") else 1
     opener = getattr(model, "open_input", None)  # e.g. label maps: read their ids, not their colours
     for f in files:
         try:
             img = opener(f) if opener is not None else open_image(f, channels)
-        except DataError as e:
+            ow, oh = img.width * scale, img.height * scale
+            if max_output_pixels and ow * oh > max_output_pixels:
+                raise DataError(f"its output would be {ow}x{oh} = {ow * oh / 1e6:.1f} megapixels, above the limit "
+                                f"of {max_output_pixels / 1e6:g} (--max-output-pixels {ow * oh} allows it)")
+            y = model.translate(img, **kwargs)
+        except (DataError, InputTooSmallError) as e:
             failed.append((f, str(e)))
             continue
-        y = model.translate(img, **kwargs)
-        if isinstance(y, list):
-            for k, im in enumerate(y):
-                target = out_dir / f"{f.stem}_style{k}.png"
-                im.save(target)
-                written.append(target)
-            continue
-        target = out_dir / f"{f.stem}.png"
-        y.save(target)
-        written.append(target)
+        images = y if isinstance(y, list) else [y]
+        for im, target in zip(images, plan[f]):
+            im.save(target)
+            written.append(target)
     return written, failed

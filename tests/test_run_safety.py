@@ -301,7 +301,7 @@ def test_a_run_that_failed_before_its_first_checkpoint_can_be_resumed_or_run_aga
     run = tmp_path / "r"
     sets = [a for s in tiny for a in ("--set", s)]
     code, _, err = run_cli(capsys, "train", "dcgan", "--data", "digits", "--out", run, "--steps", "3", *sets,
-                           "--set", "model.lr=.inf")
+                           "--set", "model.lr=1e30")
     assert code != 0 and "no checkpoint had been written yet" in err
     assert (run / "config.yaml").is_file() and not (run / "checkpoints" / "last.pt").exists()
     # resume: nothing to continue, so it starts again from step 0 (here with the learning rate fixed)
@@ -314,7 +314,7 @@ def test_a_run_that_failed_before_its_first_checkpoint_can_be_resumed_or_run_aga
     # the same command run again into a dead run's folder starts it anew (from the new config)
     dead = tmp_path / "dead"
     code, _, _ = run_cli(capsys, "train", "dcgan", "--data", "digits", "--out", dead, "--steps", "3", *sets,
-                         "--set", "model.lr=.inf")
+                         "--set", "model.lr=1e30")
     assert code != 0
     orphans = [dead / "checkpoints" / f".step_0000002.pt.tmp-{2**22 + 7}", dead / "checkpoints" / ".last.pt.tmp-1"]
     (dead / "checkpoints").mkdir(exist_ok=True)

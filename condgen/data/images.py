@@ -42,10 +42,27 @@ def is_image_file(path: str | Path) -> bool:
 def list_images(folder: str | Path) -> list[Path]:
     """The image files directly inside ``folder`` (not recursive, hidden files ignored), sorted by name."""
     folder = Path(folder)
+    found, loops = [], []
     with os.scandir(folder) as it:
-        # is_file() follows symlinks, so linked images count and dangling links do not.
-        found = [Path(e.path) for e in it if is_image_file(e.name) and e.is_file()]
+        for e in it:
+            if not is_image_file(e.name):
+                continue
+            try:  # is_file() follows symlinks, so linked images count and dangling links do not
+                if e.is_file():
+                    found.append(Path(e.path))
+            except OSError as err:  # a symlink loop (ELOOP), a link into a folder we may not read
+                loops.append(f"{e.name} ({err.strerror or err})")
+    if loops:
+        import warnings
+
+        warnings.warn(f"{folder}: skipped {len(loops)} entr{'y' if len(loops) == 1 else 'ies'} that could not be "
+                      f"followed: {', '.join(sorted(loops)[:5])}{' ...' if len(loops) > 5 else ''}.",
+                      UnreadableLinkWarning, stacklevel=2)
     return sorted(found)
+
+
+class UnreadableLinkWarning(UserWarning):
+    """A folder entry that could not be followed (a symlink loop, no permission) was left out."""
 
 
 def _describe(err: BaseException) -> str:

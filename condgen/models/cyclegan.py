@@ -15,7 +15,7 @@ from condgen import losses
 from condgen.config import option
 from condgen.errors import ConfigError
 from condgen.models.base import adam
-from condgen.models.pix2pix import GENERATORS, build_generator, generator_downs
+from condgen.models.pix2pix import GENERATORS, build_generator, generator_downs, generator_min_size_reason
 from condgen.models.unpaired import UnpairedTranslator
 from condgen.nn.init import init_normal_02
 from condgen.nn.patchgan import PatchDiscriminator
@@ -171,6 +171,10 @@ class CycleGAN(UnpairedTranslator):
     def min_size(self) -> int:
         """Smallest input side: a U-Net needs its full multiple, the ResNet 8 px."""
         return self.multiple() if self.cfg.netG.startswith("unet") else 8
+
+    def min_size_reason(self) -> str:
+        """Why: the generators' architecture in words (for the too-small-input message)."""
+        return generator_min_size_reason(self.cfg.netG, self.min_size())
 
 
 def _generator_cfg(cfg: CycleGANConfig, cin: int, cout: int) -> SimpleNamespace:

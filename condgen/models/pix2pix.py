@@ -176,6 +176,10 @@ class Pix2Pix(GenerativeModel):
         """Smallest input side the generator accepts without degenerate (1x1 with batch 1) layers."""
         return self.multiple() if self.cfg.netG.startswith("unet") else 8
 
+    def min_size_reason(self) -> str:
+        """Why: the generator's architecture in words (for the too-small-input message)."""
+        return generator_min_size_reason(self.cfg.netG, self.min_size())
+
     def fixed_inputs(self, n: int, seed: int, batch: dict[str, Any] | None = None) -> dict[str, Any]:
         """The first few training pairs (at most 8)."""
         if batch is None:
@@ -248,3 +252,12 @@ def build_discriminator(cfg: Pix2PixConfig) -> torch.nn.Module:
 
 
 __all__ = ["ModelError", "Pix2Pix", "Pix2PixConfig"]
+
+
+def generator_min_size_reason(netG: str, size: int) -> str:
+    """Why a generator ``netG`` (unet_* or resnet_*) needs inputs of at least ``size`` px, in words."""
+    if netG.startswith("unet"):
+        return (f"the U-Net generator {netG} halves the image down to a 1x1 bottleneck, so it needs {size} px; use "
+                "a model with a smaller generator (e.g. netG=unet_128 or a resnet)")
+    return (f"the ResNet generator {netG} halves the image twice and pads by reflection at its bottleneck, which "
+            f"needs 2 px there, so it needs {size} px")

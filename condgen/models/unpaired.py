@@ -94,6 +94,11 @@ class UnpairedTranslator(GenerativeModel):
         """Smallest input side the generators accept (reflection padding needs 2 px at the bottleneck)."""
         return 2 * self.multiple()
 
+    def min_size_reason(self) -> str:
+        """Why: the encoders' downsamplings in words (for the too-small-input message)."""
+        return (f"its encoders halve the image {self.generator_downsamplings(self.cfg)} times and pad by reflection "
+                f"at the bottleneck, which needs 2 px there, so it needs {self.min_size()} px")
+
     @torch.no_grad()
     def generate(self, A: torch.Tensor | None = None, direction: str = "AtoB", **options: Any) -> torch.Tensor:
         """``A`` (N x C x H x W in [-1, 1], a multiple of ``multiple()``) translated in ``direction``."""

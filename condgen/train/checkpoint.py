@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from condgen.errors import CheckpointDamagedError, CheckpointError, TrainingError, os_error_reason
+from condgen.errors import CheckpointDamagedError, CheckpointError, TrainingError, os_error_reason, strip_unsafe_advice
 
 FORMAT = "condgen-checkpoint/1"
 STEP_RE = re.compile(r"step_(\d+)\.pt$")
@@ -160,13 +160,24 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist.")
     try:
+        if path.stat().st_size == 0:
+            raise CheckpointDamagedError(f"checkpoint {path} is unreadable or truncated (the file is empty: 0 bytes).")
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except CheckpointDamagedError:
+        raise
     except pickle.UnpicklingError as e:
-        raise CheckpointError(
-            f"refused to load {path}: it holds objects other than tensors and plain data, which could run "
-            f"code when unpickled ({str(e).splitlines()[0]}). Only load checkpoints you trust as weights.") from None
+        reason = _load_reason(e)
+        if "GLOBAL" in str(e):  # a class or function to import: a pickle that can run code
+            raise CheckpointError(
+                f"refused to load {path}: it holds objects other than tensors and plain data, which could run "
+                f"code when unpickled ({reason}). Only load checkpoints you trust as weights.") from None
+        raise CheckpointDamagedError(f"checkpoint {path} is unreadable: not a PyTorch checkpoint, or corrupt "
+                                     f"({reason}).") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
-        raise CheckpointDamagedError(f"checkpoint {path} is unreadable or truncated ({e}).") from None
+        raise CheckpointDamagedError(f"checkpoint {path} is unreadable or truncated ({_load_reason(e)}).") from None
+    except Exception as e:  # the unpickler reading bytes that are no pickle at all: KeyError, IndexError, ...
+        raise CheckpointDamagedError(f"checkpoint {path} is unreadable: not a PyTorch checkpoint, or corrupt "
+                                     f"({_load_reason(e)}).") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a condgen checkpoint (no '{FORMAT}' marker).")
     stored = state.get(CHECKSUM_KEY)
@@ -175,6 +186,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"checkpoint {path} is damaged: its contents no longer match the SHA-256 stored in it (a disk, copy "
             f"or transfer error changed some bytes). Use an older checkpoint of the run, or copy it again.")
     return state
+
+
+def _load_reason(e: BaseException) -> str:
+    """Why torch.load failed, in one line, never with PyTorch's advice to retry with weights_only=False."""
+    text = " ".join(strip_unsafe_advice(str(e)).split()).removeprefix("Weights only load failed.").strip()
+    return f"{type(e).__name__}: {text}" if text else f"{type(e).__name__}, no details"
 
 
 def describe_mismatch(own: dict[str, Any], given: dict[str, Any], limit: int = 5) -> str:

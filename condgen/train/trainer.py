@@ -25,7 +25,14 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from condgen.config import RunConfig, config_from_dict, load_yaml
-from condgen.errors import CheckpointError, ConfigError, TrainingError, os_error_reason
+from condgen.errors import (
+    CheckpointError,
+    CondgenError,
+    ConfigError,
+    ResourceCapWarning,
+    TrainingError,
+    os_error_reason,
+)
 from condgen.models import get_model_class
 from condgen.models.base import GenerativeModel, unwrap
 from condgen.train import distributed as dist_utils
@@ -154,6 +161,20 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 def progress_postfix(losses: dict[str, float], images_per_s: float) -> dict[str, str]:
     """The progress bar's numbers: each loss to 3 significant digits (a loss of 1e-8 shows as 1e-08, not 0.000)."""
     return {**{k.split("/")[-1]: f"{v:.3g}" for k, v in losses.items()}, "img/s": f"{images_per_s:.0f}"}
+
+
+def worker_error_message(e: BaseException) -> str:
+    """The message of an error raised in a DataLoader worker, without torch's "Caught X in DataLoader worker
+    process N. Original Traceback ..." wrapping (the message as it was raised)."""
+    text = str(e)
+    if not text.startswith("Caught ") or "Original Traceback" not in text:
+        return text
+    head = f"{type(e).__module__}.{type(e).__qualname__}: "
+    at = text.rfind("\n" + head)
+    if at < 0:
+        head = f"{type(e).__qualname__}: "
+        at = text.rfind("\n" + head)
+    return text[at + 1 + len(head):].strip() if at >= 0 else text.splitlines()[-1]
 
 
 def seed_everything(seed: int) -> None:
@@ -609,6 +630,12 @@ class Trainer:
         workers = cfg.num_workers
         if workers < 0:
             workers = 0 if getattr(self.dataset, "in_memory", False) else min(4, max(1, (torch.get_num_threads() // 2)))
+        cpus = os.cpu_count() or 1
+        if workers > cpus:  # each worker is a process holding a copy of the dataset: more than the CPUs only costs
+            if self.is_main:
+                warnings.warn(f"data.num_workers={workers} is more than this machine's {cpus} CPUs; using {cpus} "
+                              "DataLoader workers.", ResourceCapWarning, stacklevel=2)
+            workers = cpus
         loader = torch.utils.data.DataLoader(
             self.dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=workers, drop_last=True,
             pin_memory=self.device.type == "cuda",
@@ -626,9 +653,12 @@ class Trainer:
             if hasattr(self.dataset, "set_epoch"):  # per-epoch deterministic augmentation (exact resume)
                 self.dataset.set_epoch(self.epoch)
             sampler.set_start(self.epoch_pos * bs)
-            for batch in loader:
-                self.epoch_pos += 1
-                yield batch
+            try:
+                for batch in loader:
+                    self.epoch_pos += 1
+                    yield batch
+            except CondgenError as e:  # raised in a DataLoader worker: torch wraps it in its worker traceback
+                raise type(e)(worker_error_message(e)) from None
             self.epoch += 1
             self.epoch_pos = 0
 
