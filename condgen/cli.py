@@ -41,7 +41,7 @@ def _report_skipped(failed: list[tuple[Path, str]]) -> None:
     if failed:
         lines = "; ".join(f"{p.name}: {msg}" for p, msg in failed[:5])
         more = f"; and {len(failed) - 5} more" if len(failed) > 5 else ""
-        raise DataError(f"{len(failed)} input(s) were skipped ({lines}{more}).")
+        raise DataError(f"{len(failed)} input(s) could not be read or processed and were skipped ({lines}{more}).")
 
 
 
@@ -713,6 +713,41 @@ def serve(
     from condgen.serve import serve as run_server
 
     run_server(runs, host=host, port=port, device=device, max_pixels=max_pixels, max_upload_mb=max_upload_mb)
+
+
+# ----- download ------------------------------------------------------------------------------------
+def _download(name: str | None, out: Path | None, mirror: str | None, show_list: bool, datasets: bool) -> None:
+    from condgen.download import download, listing
+
+    if show_list or not name:
+        _echo(listing(datasets) + ("" if show_list else "\n\ngive a NAME from the list."))
+        return
+    item, where, sha = download(name, out=out, mirror=mirror, datasets=datasets)
+    _echo(f"{item.name}: {where}\n  sha256 {sha}\n  licence: {item.licence}")
+
+
+@app.command("download")
+def download_cmd(
+    name: Optional[str] = typer.Argument(None, help="what to download (see --list)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="checkpoints: the run folder to import into "
+                                                                "(default runs/NAME)"),
+    mirror: Optional[str] = typer.Option(None, help="fetch the same paths from this base URL instead"),
+    show_list: bool = typer.Option(False, "--list", help="list what can be downloaded (name, paper, size, licence)"),
+) -> None:
+    """Download, only when asked: VGG/Inception weights into torch's cache, or a published checkpoint imported
+    into a run folder (progress bar, resumable, SHA-256 printed and checked where the publisher gives one)."""
+    _download(name, out, mirror, show_list, datasets=False)
+
+
+@data_app.command("download")
+def data_download(
+    name: Optional[str] = typer.Argument(None, help="a dataset of junyanz's pix2pix/CycleGAN scripts (see --list)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="folder to extract into (default datasets/)"),
+    mirror: Optional[str] = typer.Option(None, help="fetch the same paths from this base URL instead"),
+    show_list: bool = typer.Option(False, "--list", help="list the datasets (name, size, licence)"),
+) -> None:
+    """Download a dataset in junyanz's layout (A|B pairs, or trainA/trainB) and extract it, only when asked."""
+    _download(name, out, mirror, show_list, datasets=True)
 
 
 # ----- data / models / quickstart -----------------------------------------------------------------

@@ -87,7 +87,8 @@ def test_too_small_inputs_are_skipped_and_listed_and_the_rest_written(capsys, tm
     assert code == 2 and "Traceback" not in err
     assert "wrote 1 image(s)" in stdout
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["b_ok.png"]
-    assert "2 input(s) were skipped" in err and "a_tiny.png" in err and "c_small.png" in err
+    assert "2 input(s) could not be read or processed and were skipped" in err
+    assert "a_tiny.png" in err and "c_small.png" in err
     assert "the input is 1x1 pixels" in err and "ResNet generator" in err and "U-Net" not in err, err
 
 
