@@ -8,10 +8,10 @@ built-in data at the paper's image size and batch:
   (convolutions and matmuls, forward and backward);
 - the matmul peak of this machine, measured in the same run (best of n x n `torch.mm`, fp32 and, where native,
   bf16), before and after the families;
-- every setting `precision=auto` can pick (fp32/bf16 x NCHW/channels_last; + torch.compile with --compile), timed
-  with `condgen.train.calibrate.measure` (a copy of the model, steady-state steps), the settings interleaved over
-  `--repeats` rounds; then the setting `calibrate.choose` picks from the first round — what a run would get — and
-  its median against every fixed setting's median;
+- the setting `precision=auto` picks, by the trainer's own calibration (`calibrate.measure_all` + `choose`);
+- then every setting it could pick (fp32/bf16 x NCHW/channels_last; + torch.compile with --compile), timed with
+  `condgen.train.calibrate.measure` (a copy of the model, median steady-state step), interleaved over `--repeats`
+  more rounds: the chosen setting's median against every fixed setting's median;
 - the CPU kind, torch version and the 1-minute load average at start and end.
 
 Results: benchmarks/results/speed.json and a table printed for RESULTS.md.
@@ -53,7 +53,9 @@ def load_average() -> float:
 
 
 def matmul_peak(sizes=(1024, 2048), reps: int = 5) -> dict[str, float]:
-    """Best GFLOP/s of n x n torch.mm in fp32 and (native only) bf16."""
+    """Best GFLOP/s of an n x n x n matrix product in fp32 and (native only) bf16, through torch.mm (the BLAS) and
+    through a 1x1 convolution (oneDNN, the library the networks' convolutions run on; on AMD CPUs the BLAS may take
+    an AVX2 path that oneDNN does not), whichever is faster."""
     out = {}
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
         if name == "bf16" and not cpu_has_fast_bf16():
@@ -61,11 +63,13 @@ def matmul_peak(sizes=(1024, 2048), reps: int = 5) -> dict[str, float]:
         best = 0.0
         for n in sizes:
             x, y = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-            torch.mm(x, y)
-            for _ in range(reps):
-                t0 = time.perf_counter()
-                torch.mm(x, y)
-                best = max(best, 2 * n**3 / (time.perf_counter() - t0) / 1e9)
+            img, w = x.reshape(1, n, n, 1), y.reshape(n, n, 1, 1)  # 1x1 conv: (n out) x (n in) x (n pixels)
+            for fn, args in ((torch.mm, (x, y)), (torch.nn.functional.conv2d, (img, w))):
+                fn(*args)
+                for _ in range(reps):
+                    t0 = time.perf_counter()
+                    fn(*args)
+                    best = max(best, 2 * n**3 / (time.perf_counter() - t0) / 1e9)
         out[name] = best
     return out
 
@@ -104,13 +108,13 @@ def bench_family(family: str, repeats: int, compile_: bool, peak: dict[str, floa
     cfg, model, batch = family_setup(family)
     flops = step_flops(model, batch)
     settings = cal.candidates(cpu_has_fast_bf16(), compile_)
+    # what a run gets: the trainer's own calibration (two interleaved rounds, fastest round kept), then choose()
+    chosen = cal.choose(cal.measure_all(model, batch, settings, torch.device("cpu")), cfg.train.steps or 10_000)
     rounds: dict[str, list[cal.Measurement]] = {s.name: [] for s in settings}
     for r in range(repeats):
         order = settings if r % 2 == 0 else settings[::-1]  # interleaved, alternating order
         for s in order:
             rounds[s.name].append(cal.measure(model, batch, s, torch.device("cpu"), steps=3, min_seconds=3.0))
-    first = [rounds[s.name][0] for s in settings]
-    chosen = cal.choose(first, cfg.train.steps or 10_000)
     bs = cfg.data.batch_size
     rows = {}
     for s in settings:

@@ -399,11 +399,13 @@ class Trainer:
             batch = torch.utils.data.default_collate([self.dataset[i] for i in range(min(bs, len(self.dataset)))])
             print(f"[condgen] precision=auto: measuring speed settings on {cal.cpu_kind()} (cached afterwards) ...",
                   flush=True)
-            ref = cal.measure(self.model, batch, cal.Setting("fp32", False), self.device)
-            worth = self.world == 1 and cal.compile_worth_trying(self.cfg.train.compile, ref.seconds_per_step,
+            plain = cal.candidates(cpu_has_fast_bf16(), False)
+            measured = cal.measure_all(self.model, batch, plain, self.device)
+            worth = self.world == 1 and cal.compile_worth_trying(self.cfg.train.compile, measured[0].seconds_per_step,
                                                                    self.total_steps)
-            rest = [s for s in cal.candidates(cpu_has_fast_bf16(), worth) if s != ref.setting]
-            measured = [ref, *(cal.measure(self.model, batch, s, self.device) for s in rest)]
+            if worth:  # compiled variants once each: a compile costs minutes
+                compiled = [s for s in cal.candidates(cpu_has_fast_bf16(), True) if s.compile]
+                measured += [cal.measure(self.model, batch, s, self.device) for s in compiled]
         choice = cal.choose(measured, self.total_steps)
         entry = cal.entry_of(choice, measured)
         cal.store_cached(key, entry)
