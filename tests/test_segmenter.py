@@ -47,6 +47,8 @@ def test_miou_by_hand_with_absent_classes_and_dontcare():
 
 
 def test_segmenter_overfits_a_tiny_batch_and_round_trips(tmp_path, one_thread):
+    """Over 6 seeds (noise and training; fp32, one thread, 2026-12-03) 100 steps reached mIoU 0.987-1.0: the bound
+    is 0.95."""
     torch.manual_seed(0)
     # two 16 x 16 images: class = which half (left/right, top/bottom), colours tell the classes apart
     y = torch.zeros(2, 16, 16, dtype=torch.long)

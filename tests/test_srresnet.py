@@ -91,13 +91,15 @@ def test_lr_in_minus_one_one_reaches_the_network_as_zero_one():
     assert torch.equal(seen["x"][0, 0, 0], torch.tensor([0.0, 0.5, 1.0]))
 
 
-def test_mse_steps_reduce_the_loss_on_a_fixed_batch():
+def test_mse_steps_reduce_the_loss_on_a_fixed_batch(one_thread):
+    """Over 6 seeds (init and batch; fp32, one thread, 2026-12-03) every step lowered the loss and 10 steps left
+    0.73-0.80 of it: the bound is 0.9."""
     model = _model(lr=1e-3)
     torch.manual_seed(1)
     hr = torch.nn.functional.interpolate(torch.rand(4, 3, 4, 4) * 2 - 1, size=16, mode="bilinear")
     lr = torch.nn.functional.avg_pool2d(hr, 4)
     losses = [model.training_step({"lr": lr, "hr": hr})["loss/G_MSE"].item() for _ in range(10)]
-    assert all(b < a for a, b in zip(losses, losses[1:])) and losses[-1] < 0.8 * losses[0]
+    assert all(b < a for a, b in zip(losses, losses[1:])) and losses[-1] < 0.9 * losses[0]
     with torch.no_grad():  # the logged value is the MSE of G(LR) against HR on [-1, 1] images
         model.nets["G"].train(True)
         before = {k: v.clone() for k, v in model.nets["G"].state_dict().items()}

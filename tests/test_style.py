@@ -162,7 +162,9 @@ def test_losses_recomputed_by_hand():
     assert any(not torch.equal(a, b) for a, b in zip(g_before, G.parameters()))
 
 
-def test_training_steps_reduce_the_loss_on_a_fixed_batch():
+def test_training_steps_reduce_the_loss_on_a_fixed_batch(one_thread):
+    """Over 6 seeds (init and images; fp32, one thread, 2026-12-03) 12 steps left 0.21-0.40 of the total loss,
+    0.02-0.31 of the style loss and 0.42-0.57 of the content loss: the bound is 0.5 of the total."""
     model = _model(ngf=8)  # the paper's Adam 1e-3
     smooth = F.interpolate(_images(2, 8, 8), size=32, mode="bilinear", align_corners=False)  # photo-like content
     batch = {"image": smooth}
