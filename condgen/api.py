@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import torch
@@ -15,11 +16,14 @@ from condgen.train.trainer import load_run_config, select_device
 
 
 def load(run: str | Path, checkpoint: str | Path | None = None, device: str = "cpu",
-         ema: bool = True) -> GenerativeModel:
+         ema: bool = True, precision: str = "fp32") -> GenerativeModel:
     """The model of a run, weights from ``checkpoint`` (default: the run's last), ready for inference.
     ``run`` may also be a weights file written by ``condgen export --format safetensors``.
 
-    ``ema=True`` uses the generator's moving average when the run kept one.
+    ``ema=True`` uses the generator's moving average when the run kept one. ``precision``: ``fp32`` (exact; what
+    metrics use), ``bf16`` (autocast, CPUs with native bf16 or GPUs), or ``auto``: the speed settings the run's
+    training measured on this kind of CPU (``RUN/calibration.json``: bf16 and channels_last when they were faster
+    and the CPU has native bf16), else fp32.
     """
     run = Path(run)
     if run.is_file() and run.suffix == ".safetensors":  # weights only (`condgen export --format safetensors`)
@@ -50,11 +54,36 @@ def load(run: str | Path, checkpoint: str | Path | None = None, device: str = "c
             net.load_state_dict(sd)
             model.ema[name] = net.eval()
     model.use_ema_for_inference = ema
-    model.to(select_device(device))
+    dtype, channels_last = inference_speed(run, precision, select_device(device))
+    model.to(select_device(device), channels_last=channels_last)
+    model.inference_dtype = dtype
     model.train_mode(False)
     model.run_config = cfg
     model.step = state["step"]
     return model
+
+
+def inference_speed(run: Path, precision: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
+    """(autocast dtype or None, channels_last) for inference with ``precision`` (see ``load``)."""
+    from condgen.errors import ConfigError
+    from condgen.train.trainer import cpu_has_fast_bf16
+
+    if precision == "fp32":
+        return None, False
+    if precision == "bf16":
+        return torch.bfloat16, device.type != "mps"
+    if precision != "auto":
+        raise ConfigError(f"precision must be auto, fp32 or bf16, got {precision!r}.")
+    if device.type != "cpu":
+        return None, False
+    from condgen.train.calibrate import CACHE_FILE, setting_from
+
+    try:
+        choice = setting_from(json.loads((Path(run) / CACHE_FILE).read_text())["choice"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, False  # no measurement for this run: the exact default
+    dtype = choice.dtype if cpu_has_fast_bf16() else None  # a run measured elsewhere: no emulated bf16 here
+    return dtype, choice.channels_last
 
 
 @torch.no_grad()

@@ -301,6 +301,8 @@ def translate(
                                           "cuts keep the fresh frame"),
     audio: str = typer.Option("copy", "--audio", help="video: copy the input's audio, or drop it"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="video: progress bar on stderr"),
+    precision: str = typer.Option("auto", help="auto: the speed settings the run's training measured on this CPU "
+                                              "(bf16/channels_last where faster), else fp32; fp32: exact; bf16"),
 ) -> None:
     """Translate images of any size with a trained (or imported) image-to-image model; semantic models (spade,
     oasis, sean) take label maps (PNG of class ids). A video input is translated frame by frame into a video with
@@ -310,7 +312,7 @@ def translate(
     import condgen
     from condgen.translate import translate_files
 
-    model = condgen.load(run, device=device)
+    model = condgen.load(run, device=device, precision=precision)
     name = model.run_config.model_name
     if not hasattr(model, "translate"):
         raise ConfigError(f"`condgen translate` needs an image-to-image model; {name} generates from noise "
@@ -421,12 +423,14 @@ def upscale(
                                           help="skip inputs whose output image would have more pixels than this "
                                                "(default 64 million = 8000x8000; 0: no limit)"),
     device: str = typer.Option("cpu", help="cpu, cuda, mps or auto"),
+    precision: str = typer.Option("auto", help="auto: the speed settings the run's training measured on this CPU "
+                                              "(bf16/channels_last where faster), else fp32; fp32: exact; bf16"),
 ) -> None:
     """Upscale images of any size by the model's factor (x4 by default) with a trained SR model."""
     import condgen
     from condgen.translate import translate_files
 
-    model = condgen.load(run, device=device)
+    model = condgen.load(run, device=device, precision=precision)
     if not hasattr(model, "upscale"):
         raise ConfigError(f"`condgen upscale` needs a super-resolution model (srresnet, srgan); "
                           f"{model.run_config.model_name} is not one (use `condgen translate` or `condgen sample`).")
@@ -495,6 +499,8 @@ def stylize(
     init: str = typer.Option("noise", help="--optimize: start from noise (Gatys et al.) or the content image"),
     seed: int = typer.Option(0, min=0, max=MAX_SEED, help="--optimize: seed of the noise start"),
     device: str = typer.Option("cpu", help="cpu, cuda, mps or auto"),
+    precision: str = typer.Option("auto", help="auto: the speed settings the run's training measured on this CPU "
+                                              "(bf16/channels_last where faster), else fp32; fp32: exact; bf16"),
 ) -> None:
     """Stylise images of any size with a trained (or imported) style network; or, with --optimize, run the Gatys
     et al. optimisation on one content image."""
@@ -513,7 +519,7 @@ def stylize(
     from condgen.translate import translate_files
 
     run, inputs = paths[0], paths[1:]
-    model = condgen.load(run, device=device)
+    model = condgen.load(run, device=device, precision=precision)
     if not hasattr(model, "stylize"):
         raise ConfigError(f"`condgen stylize` needs a style run (condgen train style); {run} is a "
                           f"{model.run_config.model_name} run.")

@@ -43,7 +43,13 @@ def _pad_run(model, x: torch.Tensor, multiple: int, scale: int = 1, **gen_kwargs
     if ph or pw:
         mode = "reflect" if ph < h and pw < w else "replicate"
         x = F.pad(x, (0, pw, 0, ph), mode=mode)
-    return model.generate(A=x, **gen_kwargs)[..., :h * scale, :w * scale]
+    dtype = getattr(model, "inference_dtype", None)
+    if getattr(model, "channels_last", False):
+        x = x.contiguous(memory_format=torch.channels_last)
+    device_type = getattr(model, "device", x.device).type
+    with torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        y = model.generate(A=x, **gen_kwargs)
+    return y.float()[..., :h * scale, :w * scale]
 
 
 def _window(size_h: int, size_w: int) -> torch.Tensor:

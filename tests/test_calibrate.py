@@ -156,3 +156,30 @@ def test_report_shows_the_measured_settings(tmp_path, fake_timing, monkeypatch):
     t.fit()
     html = (tmp_path / "r" / "report.html").read_text()
     assert "Speed settings" in html and "bf16 autocast+channels_last" in html and "bf16/nchw" in html
+
+
+def test_inference_verbs_use_the_runs_measured_settings(tmp_path, monkeypatch, cache_dir):
+    """`condgen upscale/translate/stylize` (precision=auto) run as the training measured; the API stays fp32."""
+    import condgen
+    from condgen.train import trainer as trainer_mod
+
+    cfg = resolve_config("srresnet", "photos", None, None, [
+        "model.n_blocks=1", "model.ngf=8", "data.batch_size=2", "data.crop_size=24", "train.steps=1",
+        "train.precision=fp32", "train.progress=false", "train.tensorboard=false", "train.val_every=0",
+        "train.sample_every=1000"])
+    run = tmp_path / "sr"
+    Trainer(cfg, run).fit()
+    x = torch.rand(1, 3, 20, 28) * 2 - 1
+    exact = condgen.load(run).upscale(x)
+    assert condgen.load(run, precision="auto").inference_dtype is None  # never measured: fp32
+    (run / cal.CACHE_FILE).write_text(json.dumps(cal.entry_of(BF16_CL, [])))
+    monkeypatch.setattr(trainer_mod, "cpu_has_fast_bf16", lambda: True)
+    fast = condgen.load(run, precision="auto")
+    assert fast.inference_dtype is torch.bfloat16 and fast.channels_last
+    y = fast.upscale(x)
+    assert y.shape == exact.shape and not torch.equal(y, exact) and (y - exact).abs().mean() < 0.05
+    monkeypatch.setattr(trainer_mod, "cpu_has_fast_bf16", lambda: False)  # measured on another CPU kind
+    same = condgen.load(run, precision="auto")
+    assert same.inference_dtype is None and same.channels_last
+    assert torch.allclose(same.upscale(x), exact, atol=1e-4)
+    assert condgen.load(run).inference_dtype is None and not condgen.load(run).channels_last  # the API default

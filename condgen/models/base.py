@@ -58,6 +58,8 @@ class GenerativeModel:
 
     def __init__(self, cfg: Any):
         self.cfg = cfg
+        #: autocast dtype of the inference verbs (None: fp32); ``condgen.load(precision=...)`` sets it
+        self.inference_dtype: torch.dtype | None = None
         self.nets: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.ema: dict[str, nn.Module] = {}
