@@ -179,10 +179,11 @@ def test_missing_and_empty_folders(tmp_path):
 
 
 def test_paired_layout_gets_a_pix2pix_hint(tmp_path):
+    # A|B files in train/ are read as two domains (tests/test_layouts.py); loose in the root they get a hint.
     aligned = tmp_path / "facades"
-    _save(_noise(4, 8), aligned / "train" / "1.png")
-    with pytest.raises(DataError, match=r"facades/train holds images directly; if they are A\|B side-by-side pairs "
-                                        r"that is the paired pix2pix layout"):
+    _save(_noise(4, 8), aligned / "1.png")
+    with pytest.raises(DataError, match=r"facades holds images directly; if they are A\|B side-by-side pairs, put "
+                                        r"them in .*facades/train/"):
         load_unpaired(aligned)
     folders = tmp_path / "folders"
     _save(_noise(4, 4), folders / "A" / "1.png")

@@ -1,11 +1,13 @@
 """Semantic image synthesis data (SPADE, OASIS, SEAN): photos with per-pixel class-id label maps (+ instance maps).
 
-Layout (SPADE's "custom" mode), files paired by name without extension::
+condgen's layout (SPADE's "custom" mode), files paired by name without extension::
 
     root/train/images/*.jpg|png   root/train/labels/*.png   [root/train/instances/*.png]   (and test/, val/)
     root/images/ + root/labels/ [+ root/instances/]           (no split folders: this is the train split)
-    root/train_img/ + root/train_label/ [+ root/train_inst/]  (SPADE's COCO-Stuff naming)
     [root/classes.txt or root/<split>/classes.txt]             line i names class id i (optional)
+
+and the published datasets' layouts as unpacked (SPADE's COCO-Stuff ``train_img/``, ADE20K, Cityscapes, SEAN's
+CelebAMask-HQ), recognised from the folder structure by ``condgen.data.layouts``.
 
 Label files hold one class id per pixel: single-channel 8-bit PNGs (mode "L", or "P" where the palette indices
 are the ids and the palette only colours them), or 16-bit ones with ids below 256. A colour-coded RGB label map
@@ -45,11 +47,11 @@ from condgen.data.images import (
     UnreadableImageError,
     _describe,
     _open_checked,
-    list_images,
     open_image,
     to_tensor,
 )
-from condgen.data.paired import _by_stem, _header_size, _some
+from condgen.data.layouts import Files, SemanticSplit, ade20k_class_names, semantic_split
+from condgen.data.paired import _header_size, _some
 from condgen.data.transforms import PairTransform
 from condgen.errors import ConfigError, DataError
 
@@ -188,13 +190,20 @@ class SemanticDataset(Dataset):
     in_memory = False
     num_classes = 0  # no image-level classes; see label_nc
 
-    def __init__(self, images_dir: str | Path, labels_dir: str | Path, instances_dir: str | Path | None = None,
-                 label_nc: int = 0, class_names: list[str] | None = None, dontcare_id: int = IGNORE_ID,
+    def __init__(self, images_dir: str | Path | Files, labels_dir: str | Path | Files,
+                 instances_dir: str | Path | Files | None = None, label_nc: int = 0,
+                 class_names: list[str] | None = None, dontcare_id: int = IGNORE_ID,
                  preprocess: str = "resize_and_crop", load_size: int = 286, crop_size: int = 256, flip: bool = True,
                  train: bool = True, seed: int = 0, bad_images: str = "skip", channels: int = 3, multiple: int = 4,
-                 class_names_from: str = ""):
+                 class_names_from: str = "", label_nc_from: str = "model.label_nc"):
         check_image_options(bad_images, channels=channels)
         self.class_names_from = class_names_from  # where class_names came from, for messages
+        self.label_nc_from = label_nc_from  # where a given label_nc came from, for messages
+        # A folder, or a Files pattern (subfolders, a name suffix such as Cityscapes' _gtFine_labelIds).
+        sides = [None if d is None else d if isinstance(d, Files) else Files(Path(d).expanduser())
+                 for d in (images_dir, labels_dir, instances_dir)]
+        self._files = sides
+        images_dir, labels_dir, instances_dir = (None if f is None else f.folder for f in sides)
         if not -1 <= int(dontcare_id) <= IGNORE_ID:
             raise ConfigError(f"dontcare_id must be a label value 0..255, or -1 for none, got {dontcare_id}.")
         if not 0 <= int(label_nc) <= IGNORE_ID:
@@ -223,34 +232,39 @@ class SemanticDataset(Dataset):
 
     # ----- construction
     def _match(self) -> list[tuple[Path, Path, Path | None]]:
-        images = _by_stem(list_images(self.images_dir), self.images_dir)
-        labels = _by_stem(list_images(self.labels_dir), self.labels_dir)
+        image_files, label_files, inst_files = self._files
+        images, labels = image_files.keyed(), label_files.keyed()
         if not images:
-            raise DataError(f"no images ({EXTENSIONS_TEXT}) in {self.images_dir}.")
+            raise DataError(f"no images ({EXTENSIONS_TEXT}) in {image_files.describe()}.")
         if not labels:
-            raise DataError(f"no label maps in {self.labels_dir}; add one single-channel PNG of class ids per image.")
+            raise DataError(f"no label maps in {label_files.describe()}; add one single-channel PNG of class ids per "
+                            "image.")
         lossy = sorted(p.name for p in labels.values() if p.suffix.lower() in _LOSSY)
         if lossy:
             raise DataError(f"label maps must be stored losslessly (PNG), but {self.labels_dir} holds "
                             f"{_some(lossy)}: JPEG/WebP compression changes the class ids along every edge. "
                             "Re-create them as PNG from the original ids.")
         sides = {"label": labels}
-        if self.instances_dir is not None:
-            sides["instance map"] = _by_stem(list_images(self.instances_dir), self.instances_dir)
+        if inst_files is not None:
+            sides["instance map"] = inst_files.keyed()
         parts = []
         for what, found in sides.items():
-            folder = self.labels_dir if what == "label" else self.instances_dir
+            side = label_files if what == "label" else inst_files
+            folder = side.describe()
             no_partner = sorted(set(images) - set(found))
             no_image = sorted(set(found) - set(images))
             if no_partner:
                 parts.append(f"{len(no_partner)} image(s) in {self.images_dir} have no {what} in {folder}: "
-                             f"{_some([images[s].name for s in no_partner])}")
+                             f"{_some([str(images[s].relative_to(image_files.folder)) for s in no_partner])}")
             if no_image:
                 parts.append(f"{len(no_image)} {what} file(s) in {folder} have no image in {self.images_dir}: "
-                             f"{_some([found[s].name for s in no_image])}")
+                             f"{_some([str(found[s].relative_to(side.folder)) for s in no_image])}")
         if parts:
-            raise DataError(f"unmatched files ({'; '.join(parts)}). Files are paired by name without extension "
-                            "(images/0001.jpg with labels/0001.png); add the missing files or remove the extras.")
+            suffixes = [f.suffix for f in self._files if f is not None and f.suffix]
+            how = (f"by name without the endings {', '.join(suffixes)} and the extension" if suffixes else
+                   "by name without extension (images/0001.jpg with labels/0001.png)")
+            raise DataError(f"unmatched files ({'; '.join(parts)}). Files are paired {how}; add the missing files "
+                            "or remove the extras.")
         inst = sides.get("instance map", {})
         return [(images[s], labels[s], inst.get(s)) for s in sorted(images)]
 
@@ -302,7 +316,7 @@ class SemanticDataset(Dataset):
         self.has_dontcare = bool(d >= 0 and present[d])
         stored = {int(lut[v]) for v in np.flatnonzero(present)}
         ids = sorted(i for i in stored if 0 <= i < IGNORE_ID)  # -1: 255 with dontcare_id=-1, reported below
-        source = "model.label_nc"
+        source = self.label_nc_from
         if class_names is not None:
             class_names = [str(c) for c in class_names]
         if not label_nc and class_names:
@@ -414,28 +428,6 @@ class SemanticDataset(Dataset):
 
 
 # ----------------------------------------------------------------------------------------------------- layout
-def semantic_folders(root: Path, split: str) -> tuple[Path, Path, Path | None]:
-    """(images, labels, instances or None) of ``split`` under ``root`` (module doc), or a DataError."""
-    candidates = [(root / split / "images", root / split / "labels", root / split / "instances"),
-                  (root / f"{split}_img", root / f"{split}_label", root / f"{split}_inst")]
-    if split == "train":
-        candidates.append((root / "images", root / "labels", root / "instances"))
-    for images, labels, instances in candidates:
-        if images.is_dir() and labels.is_dir():
-            return images, labels, instances if instances.is_dir() else None
-        if images.is_dir() or labels.is_dir():
-            missing = labels if images.is_dir() else images
-            raise DataError(f"{missing} is missing: semantic data needs {images.name}/ (photos) and {labels.name}/ "
-                            f"(label maps) side by side in {images.parent}.")
-    if split != "train" and (root / "images").is_dir():
-        raise DataError(f"{root} has images/ and labels/ but no {split}/ folder, so there is no {split} split; add "
-                        f"{root}/{split}/images and {root}/{split}/labels.")
-    raise DataError(f"no semantic data for split {split!r} in {root}: expected {root}/{split}/images and "
-                    f"{root}/{split}/labels (label maps, one single-channel PNG of class ids per image, same name), "
-                    f"optionally {root}/{split}/instances"
-                    + (f"; or {root}/images and {root}/labels" if split == "train" else "") + ".")
-
-
 def _instances_choice(instances: str | bool) -> str:
     if isinstance(instances, bool):
         return "true" if instances else "false"
@@ -449,7 +441,8 @@ def load_semantic(spec: str | Path, split: str = "train", label_nc: int = 0, cla
                   dontcare_id: int = IGNORE_ID, instances: str | bool = "auto", preprocess: str = "resize_and_crop",
                   load_size: int = 286, crop_size: int = 256, flip: bool = True, train: bool | None = None,
                   seed: int = 0, bad_images: str = "skip", channels: int = 3, multiple: int = 4) -> SemanticDataset:
-    """A semantic dataset (SemanticDataset) from a built-in name (``scenes``, ``scenes64``) or a folder.
+    """A semantic dataset (SemanticDataset) from a built-in name (``scenes``, ``scenes64``) or a folder in any layout
+    of ``condgen.data.layouts`` (condgen's, ADE20K, Cityscapes, SPADE's COCO-Stuff, SEAN's CelebAMask-HQ).
 
     ``train`` defaults to ``split == "train"`` (random crops and flips only when training). ``instances``: "auto"
     reads ``instances/`` when it exists, "true" requires it, "false" ignores it. ``class_names`` default to the
@@ -468,19 +461,36 @@ def load_semantic(spec: str | Path, split: str = "train", label_nc: int = 0, cla
             raise DataError(f"built-in dataset {spec!r} has no split {split!r}; it has {', '.join(found.counts)}.")
         root = ensure_builtin(found.name)
         bad_images = "error"  # a broken cached file means a broken cache, not a file to skip
-    images, labels, inst = semantic_folders(root, split)
+    found: SemanticSplit = semantic_split(root, split)
+    layout, labels, inst = found.layout, found.labels.folder, found.instances
+    if inst is not None and layout.name == "cityscapes" and not inst.listing():
+        inst = None  # a Cityscapes tree without *_gtFine_instanceIds.png files has no instance maps
     if choice == "true" and inst is None:
+        expected = (f"{labels}/*/*_gtFine_instanceIds.png" if layout.name == "cityscapes" else
+                    labels.parent / ("instances" if layout.name == "condgen" else labels.name.replace("label", "inst")))
         raise DataError(f"data.instances is true but there is no instance map folder next to {labels} (expected "
-                        f"{labels.parent / 'instances'}); add it or set data.instances=auto.")
+                        f"{expected}); add it or set data.instances=auto.")
     if choice == "false":
         inst = None
-    names_from = ""
+    names_from, nc_from = "", "model.label_nc"
     if class_names is None:
         for f in (labels.parent / CLASSES_FILE, root / CLASSES_FILE):
             if f.is_file():
                 class_names, names_from = read_class_names(f), str(f)
                 break
-    return SemanticDataset(images, labels, inst, label_nc=label_nc, class_names=class_names,
+    # A stored value read as don't care (data.dontcare_id other than 255) is one class fewer.
+    shift = 0 <= dontcare_id < IGNORE_ID
+    if class_names is None and layout.name == "ade20k":
+        names = ade20k_class_names(root)
+        if names and shift:
+            names = names[:dontcare_id] + names[dontcare_id + 1:]
+        if names and label_nc in (0, len(names)):
+            class_names, names_from = names, str(root / "objectInfo150.txt")
+    if not label_nc and class_names is None and layout.label_nc:
+        label_nc = layout.label_nc - shift
+        nc_from = f"{layout.title}, which has {layout.label_nc} label ids" + (
+            f", {dontcare_id} read as don't care" if shift else "")
+    return SemanticDataset(found.images, found.labels, inst, label_nc=label_nc, class_names=class_names,
                            dontcare_id=dontcare_id, preprocess=preprocess, load_size=load_size, crop_size=crop_size,
                            flip=flip, train=train, seed=seed, bad_images=bad_images, channels=channels,
-                           multiple=multiple, class_names_from=names_from)
+                           multiple=multiple, class_names_from=names_from, label_nc_from=nc_from)

@@ -8,6 +8,10 @@ takes ``A[i % nA]`` and, with ``pairing="random"`` (the default, as the referenc
 resize/crop/flip (see ``condgen.data.transforms``), also drawn from (seed, epoch, i) and the domain. Everything
 random is a pure function of those numbers: call ``set_epoch`` each epoch, like the sampler's, and a resumed run
 reads exactly the items the uninterrupted run would.
+
+A folder of A|B side-by-side images (junyanz's paired layout, e.g. edges2shoes: ``train/*.jpg``, ``val/*.jpg``) is
+read as two domains too: A = the left halves, B = the right halves (``halves=True``; ``load_unpaired`` recognises
+the layout, see ``condgen.data.layouts``). With random pairing an A half meets the B half of another file.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from condgen.data.images import (
     open_image,
     to_tensor,
 )
-from condgen.data.paired import _paired_layout
+from condgen.data.layouts import unpaired_split
+from condgen.data.paired import _odd_width_error, _paired_layout
 from condgen.data.transforms import PairTransform, item_rng
 from condgen.errors import DataError
 
@@ -47,8 +52,9 @@ class GreyDomainWarning(UserWarning):
 class _Domain(_FolderDataset):
     """The image folder of one domain: headers checked up front, files decoded on demand at full size."""
 
-    def __init__(self, folder: Path, domain: str, channels: int, bad_images: str):
+    def __init__(self, folder: Path, domain: str, channels: int, bad_images: str, half: str = ""):
         self.domain = domain
+        self.half = half  # "left" / "right": that half of each A|B file; "": the whole image
         self.grey_files = 0  # readable files whose stored mode is single-channel
         files = list_images(folder)
         if not files:
@@ -67,10 +73,18 @@ class _Domain(_FolderDataset):
             return e.reason
         with img:
             self.grey_files += img.mode in _GREY_MODES
+            if self.half and img.size[0] % 2:
+                raise _odd_width_error(path, img.size[0])  # a pixel shift between halves, never a skip
         return None
 
     def _decode(self, path: Path):
-        return open_image(path, self.channels)
+        img = open_image(path, self.channels)
+        if not self.half:
+            return img
+        w, h = img.size
+        if w % 2:
+            raise _odd_width_error(path, w)
+        return img.crop((0, 0, w // 2, h) if self.half == "left" else (w // 2, 0, w, h))
 
     def warn_if_grey(self) -> None:
         """One GreyDomainWarning when every image is grey but the domain is read as 3-channel RGB."""
@@ -83,7 +97,10 @@ class _Domain(_FolderDataset):
 
 
 class UnpairedDataset(Dataset):
-    """Two image folders, domain A and domain B, with no correspondence between their files (module doc)."""
+    """Two image folders, domain A and domain B, with no correspondence between their files (module doc).
+
+    ``halves=True`` reads A|B side-by-side files: domain A the left halves of ``dir_A``'s, B the right halves of
+    ``dir_B``'s (usually the same folder)."""
 
     in_memory = False
     num_classes = 0
@@ -91,7 +108,7 @@ class UnpairedDataset(Dataset):
     def __init__(self, dir_A: str | Path, dir_B: str | Path, channels_A: int = 3, channels_B: int = 3,
                  preprocess: str = "resize_and_crop", load_size: int = 286, crop_size: int = 256,
                  flip: bool = True, train: bool = True, seed: int = 0, bad_images: str = "skip",
-                 pairing: str = "random", multiple: int = 4):
+                 pairing: str = "random", multiple: int = 4, halves: bool = False):
         if pairing not in PAIRINGS:
             raise DataError(f"pairing must be one of {', '.join(PAIRINGS)} (random: each A image meets a B image "
                             "drawn at random, anew each epoch, as CycleGAN trains; serial: item i takes A[i % nA] "
@@ -112,7 +129,8 @@ class UnpairedDataset(Dataset):
                 raise DataError(f"{folder}, the folder of domain {domain}, "
                                 f"{'is a file' if folder.exists() else 'does not exist'}; unpaired data needs one "
                                 "folder of images per domain.")
-            domains.append(_Domain(folder, domain, channels, bad_images))
+            half = ("left" if domain == "A" else "right") if halves else ""
+            domains.append(_Domain(folder, domain, channels, bad_images, half))
         self._A, self._B = domains
         for d in domains:
             d.warn_if_grey()
@@ -175,21 +193,24 @@ def _missing_domain(root: Path, split: str, missing: Path) -> DataError:
                     f"CycleGAN/UNIT/MUNIT put each domain's images in {root}/{split}A and {root}/{split}B.")
             break
         if layout == "aligned":
-            hint = (f" {folder} holds images directly; if they are A|B side-by-side pairs that is the paired pix2pix "
-                    f"layout; for CycleGAN/UNIT/MUNIT put each domain's images in {root}/{split}A and "
-                    f"{root}/{split}B.")
+            hint = (f" {folder} holds images directly; if they are A|B side-by-side pairs, put them in "
+                    f"{root}/{split}/ (read as domain A = left halves, B = right halves); for two separate domains "
+                    f"put each domain's images in {root}/{split}A and {root}/{split}B.")
             break
     return DataError(f"{missing} does not exist: unpaired data (the CycleGAN layout) needs one folder per domain, "
-                     f"{split}A/ and {split}B/, in {root}; {has}.{hint}")
+                     f"{split}A/ and {split}B/, in {root} (or A|B side-by-side images in {root}/{split}/); "
+                     f"{has}.{hint}")
 
 
 def load_unpaired(spec: str | Path, split: str = "train", channels_A: int = 3, channels_B: int = 3,
                   preprocess: str = "resize_and_crop", load_size: int = 286, crop_size: int = 256,
                   flip: bool = True, train: bool | None = None, seed: int = 0, bad_images: str = "skip",
                   pairing: str = "random", multiple: int = 4) -> UnpairedDataset:
-    """An unpaired dataset from a built-in name or a folder holding ``{split}A/`` and ``{split}B/``.
+    """An unpaired dataset from a built-in name or a folder holding ``{split}A/`` and ``{split}B/``, or A|B pairs.
 
-    ``split`` "train" reads ``trainA``/``trainB``, "test" ``testA``/``testB``, "val" ``valA``/``valB``.
+    ``split`` "train" reads ``trainA``/``trainB``, "test" ``testA``/``testB``, "val" ``valA``/``valB``. A folder of
+    A|B side-by-side images in ``split/`` (``test`` falls back to ``val/``, as edges2shoes has no test split) gives
+    domain A from the left halves and B from the right ones.
     ``train`` defaults to ``split == "train"`` (random crops and flips only when training). See UnpairedDataset.
     """
     from condgen.data.builtin import builtin_or_folder, ensure_builtin
@@ -205,9 +226,8 @@ def load_unpaired(spec: str | Path, split: str = "train", channels_A: int = 3, c
             raise DataError(f"built-in dataset {spec!r} has no split {split!r}; it has {', '.join(splits)}.")
         root = ensure_builtin(found.name)
         bad_images = "error"  # a broken cached file means a broken cache, not a file to skip
-    for d in DOMAINS:
-        if not (root / f"{split}{d}").is_dir():
-            raise _missing_domain(root, split, root / f"{split}{d}")
-    return UnpairedDataset(root / f"{split}A", root / f"{split}B", channels_A=channels_A, channels_B=channels_B,
+    layout, dir_a, dir_b = unpaired_split(root, split)
+    return UnpairedDataset(dir_a, dir_b, channels_A=channels_A, channels_B=channels_B,
                            preprocess=preprocess, load_size=load_size, crop_size=crop_size, flip=flip, train=train,
-                           seed=seed, bad_images=bad_images, pairing=pairing, multiple=multiple)
+                           seed=seed, bad_images=bad_images, pairing=pairing, multiple=multiple,
+                           halves=layout.name == "ab-pairs")
