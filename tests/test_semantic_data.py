@@ -353,3 +353,22 @@ def test_builtin_scenes_set_and_data_make(tmp_path, cache_dir, capsys):
         load_semantic("digits")
     with pytest.raises(DataError, match="'scenes64' is not paired"):
         load_dataset("scenes64", "paired")
+
+
+def test_models_train_with_the_runs_dontcare_id(tmp_path):
+    """`data.dontcare_id` reaches the training data of SPADE and OASIS (not only `translate`)."""
+    from condgen.cli import resolve_config
+    from condgen.models import get_model_class
+
+    for split in ("train", "test"):
+        (tmp_path / split / "images").mkdir(parents=True)
+        (tmp_path / split / "labels").mkdir(parents=True)
+        ids = np.zeros((32, 32), np.uint8)
+        ids[:, 16:] = 2
+        Image.fromarray(ids).save(tmp_path / split / "labels" / "a.png")
+        Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(tmp_path / split / "images" / "a.png")
+    for name in ("spade", "oasis"):
+        cfg = resolve_config(name, str(tmp_path), None, None, ["data.dontcare_id=0", "data.crop_size=32",
+                                                               "data.load_size=32", "data.flip=false"])
+        seg = get_model_class(name).load_data(cfg, split="train", train=False)[0]["segmap"]
+        assert set(seg.unique().tolist()) == {1, 255}, (name, seg.unique())  # 0 -> don't care, ids shift down

@@ -166,6 +166,7 @@ class SPADE(GenerativeModel):
 
         d, m = run_cfg.data, run_cfg.model
         return load_dataset(d.path, kind="semantic", split=split, image_size=d.crop_size, bad_images=d.bad_images,
+                            dontcare_id=d.dontcare_id,
                             label_nc=m.label_nc, instances=m.use_instances, preprocess=d.preprocess,
                             load_size=d.load_size, flip=d.flip, train=train, seed=run_cfg.seed,
                             multiple=2 ** UPSAMPLINGS[m.num_upsampling_layers])
