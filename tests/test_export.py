@@ -8,6 +8,7 @@ import pytest
 import torch
 from cli_helpers import run_cli
 from PIL import Image
+from tiny_runs import TINY
 
 import condgen
 from condgen.cli import resolve_config
@@ -18,21 +19,9 @@ from condgen.train import train
 COMMON = ["train.steps=1", "train.precision=fp32", "train.progress=false", "train.tensorboard=false",
           "train.sample_every=1000", "train.val_every=0"]
 
-# tiny networks of each family, one training step each
-FAMILIES = {
-    "dcgan": ("digits", ["model.image_size=16", "model.channels=1", "model.ngf=4", "model.ndf=4",
-                         "data.batch_size=8"]),
-    "cgan": ("digits", ["model.image_size=16", "model.channels=1", "model.ngf=4", "model.ndf=4",
-                        "data.batch_size=8"]),
-    "pix2pix": ("edges2photos", ["model.netG=unet_64", "model.ngf=4", "model.ndf=4", "data.load_size=64",
-                                 "data.crop_size=64", "data.batch_size=2"]),
-    "cyclegan": ("photo2tone", ["model.netG=resnet_6blocks", "model.ngf=4", "model.ndf=4", "data.load_size=32",
-                                "data.crop_size=32", "data.batch_size=1"]),
-    "munit": ("grass2gravel", ["model.ngf=4", "model.ndf=4", "model.n_res=1", "model.mlp_dim=8",
-                               "model.num_scales=1", "model.n_layers_D=2", "data.load_size=32",
-                               "data.crop_size=32", "data.batch_size=1"]),
-    "srresnet": ("photos", ["model.n_blocks=1", "model.ngf=4", "data.crop_size=32", "data.batch_size=2"]),
-}
+# tiny networks of each family (tests/tiny_runs.py), one training step each
+FAMILIES = {name: (TINY[name].data, TINY[name].sets)
+            for name in ("dcgan", "cgan", "pix2pix", "cyclegan", "munit", "srresnet")}
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +38,7 @@ def runs(tmp_path_factory, cache_dir):
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_onnx_matches_pytorch(runs, tmp_path, name, one_thread):
     """onnxruntime on inputs of another batch size (and spatial size) agrees with PyTorch within 1e-4."""
-    size = {"pix2pix": 64, "cyclegan": 32, "munit": 32, "srresnet": 16}.get(name)
+    size = TINY[name].export_size
     report = export_run(runs[name], "onnx", tmp_path / "g.onnx", size=size)
     assert report["max_abs_diff"] <= 1e-4
     import onnxruntime as ort

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from cli_helpers import run_cli
 from PIL import Image
+from tiny_runs import TINY as TINY_RUNS
 
 from condgen import serve as serve_mod
 from condgen.cli import resolve_config
@@ -27,12 +28,7 @@ from condgen.train import train
 CHROMIUM = Path("/usr/bin/chromium")
 COMMON = ["train.steps=1", "train.precision=fp32", "train.progress=false", "train.tensorboard=false",
           "train.sample_every=1000", "train.val_every=0"]
-TINY = {
-    "dcgan": ("digits", ["model.image_size=16", "model.channels=1", "model.ngf=4", "model.ndf=4",
-                         "data.batch_size=8"]),
-    "pix2pix": ("edges2photos", ["model.netG=unet_64", "model.ngf=4", "model.ndf=4", "data.load_size=64",
-                                 "data.crop_size=64", "data.batch_size=2"]),
-}
+TINY = {name: (TINY_RUNS[name].data, TINY_RUNS[name].sets) for name in ("dcgan", "pix2pix")}
 
 
 @pytest.fixture(scope="module")
