@@ -88,9 +88,10 @@ class TrainConfig:
                                  "auto on a GPU = bf16 where supported")
     channels_last: str = option("auto", choices=("auto", "true", "false"),
                                 help="auto = measured with precision=auto, else on with autocast")
-    compile: str = option("auto", choices=("auto", "on", "off"),
-                          help="torch.compile the networks: auto = measured with precision=auto when the run is "
-                               "long enough to repay compiling (single process), else off")
+    compile: str = option("auto", choices=("auto", "true", "false"),
+                          help="torch.compile the networks (true/on, false/off): auto = measured with "
+                               "precision=auto when the run is long enough to repay compiling (single process), "
+                               "else off")
     threads: int = option(0, min=0, max=4096, help="CPU threads for torch's intra-op parallelism (per process); 0 "
                                                   "= torch's default (the machine's cores); set it on a shared machine")
     ema_decay: float = option(0.0, min=0.0, max=1.0, help="EMA of the generator; 0 disables")

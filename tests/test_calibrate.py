@@ -29,7 +29,11 @@ def test_candidates_follow_the_cpu_and_the_run_length():
     assert cal.candidates(True, False) == [FP32, FP32_CL, BF16, BF16_CL]
     with_compile = cal.candidates(True, True)
     assert len(with_compile) == 8 and Setting("bf16", True, True) in with_compile
-    assert cal.compile_worth_trying("on", 0.01, 10) and not cal.compile_worth_trying("off", 10.0, 10**6)
+    assert cal.compile_worth_trying("true", 0.01, 10) and not cal.compile_worth_trying("false", 10.0, 10**6)
+    from condgen.cli import resolve_config as rc
+
+    assert rc("dcgan", None, None, None, ["train.compile=off"]).train.compile == "false"  # YAML's on/off work
+    assert rc("dcgan", None, None, None, ["train.compile=on"]).train.compile == "true"
     assert not cal.compile_worth_trying("auto", 1.0, 1000)  # 17 minutes: a 2-minute compile does not pay 5x
     assert cal.compile_worth_trying("auto", 1.0, 100_000)
 

@@ -230,9 +230,9 @@ def measure_all(model, batch: dict[str, Any], settings: list[Setting], device: t
 
 def compile_worth_trying(mode: str, fp32_seconds_per_step: float, total_steps: int,
                          expected_compile_seconds: float = 120.0) -> bool:
-    """``compile=on`` always; ``auto`` only when the run is long enough that a 10 % faster step would repay a
-    typical CPU compile (about two minutes for a GAN's networks, measured) five times over."""
-    if mode == "on":
+    """``compile=true`` (YAML's ``on``) always; ``auto`` only when the run is long enough that a 10 % faster step
+    would repay a typical CPU compile (about two minutes for a GAN's networks, measured) five times over."""
+    if mode in ("true", "on"):
         return True
     if mode != "auto":
         return False

@@ -368,7 +368,7 @@ class Trainer:
         from condgen.train import calibrate as cal
 
         t = self.cfg.train
-        self.compiled = t.compile == "on" and self.world == 1
+        self.compiled = t.compile == "true" and self.world == 1
         if t.precision != "auto" or self.device.type != "cpu":
             return None
         own = self.run_dir / cal.CACHE_FILE
