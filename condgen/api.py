@@ -11,8 +11,8 @@ import torch
 from condgen.errors import CheckpointError
 from condgen.models import get_model_class
 from condgen.models.base import GenerativeModel
+from condgen.runs import load_run_config, select_device
 from condgen.train.checkpoint import CheckpointManager, describe_mismatch, load_checkpoint
-from condgen.train.trainer import load_run_config, select_device
 
 
 def load(run: str | Path, checkpoint: str | Path | None = None, device: str = "cpu",
