@@ -36,6 +36,7 @@ from condgen.errors import (
 from condgen.models import get_model_class
 from condgen.models.base import GenerativeModel, unwrap
 from condgen.runs import config_conflicts, flatten_dict, is_run_dir, load_run_config, select_device
+from condgen.statedict import load_nets
 from condgen.train import distributed as dist_utils
 from condgen.train.checkpoint import CheckpointManager, load_checkpoint, rng_state, set_rng_state
 from condgen.train.lock import LOCK_FILE, RunLock
@@ -452,8 +453,6 @@ class Trainer:
     def _init_from(self, source: str) -> str:
         """Load the networks of another run (or checkpoint file) whose names this model shares; the rest of the
         state (optimizers, step, RNG) starts fresh. A network whose shapes differ is an error naming the keys."""
-        from condgen.train.checkpoint import describe_mismatch
-
         path = Path(source).expanduser()
         if path.is_dir():
             latest = CheckpointManager(path).load_latest()
@@ -469,14 +468,15 @@ class Trainer:
         if not shared:
             raise CheckpointError(f"train.init_from: {path} holds networks {sorted(state.get('nets', {}))}, none of "
                                   f"which this {self.cfg.model_name} model has ({sorted(self.model.nets)}).")
-        for name in shared:
-            net = unwrap(self.model.nets[name])
-            diff = describe_mismatch(net.state_dict(), state["nets"][name])
-            if diff:
-                raise CheckpointError(f"train.init_from: network {name} in {path} does not fit this "
-                                      f"{self.cfg.model_name} model's {name} (another architecture or size?): {diff}.")
-            net.load_state_dict(state["nets"][name])
+        model = f"this {self.cfg.model_name} model"
+        load_nets(self._plain_nets(), {n: state["nets"][n] for n in shared}, f"train.init_from: {path}", model,
+                  mismatch=lambda n: f"train.init_from: network {n} in {path} does not fit {model}'s {n} (another "
+                                     "architecture or size?)")
         return f"initialised {', '.join(shared)} from {path} (step {state.get('step', '?')})"
+
+    def _plain_nets(self) -> dict[str, torch.nn.Module]:
+        """The model's networks outside their DDP / torch.compile wrappers (what checkpoints hold)."""
+        return {name: unwrap(net) for name, net in self.model.nets.items()}
 
     def _check_resume_target(self) -> None:
         """Refuse a train.steps below the step the run has reached (it counts from the run's start)."""
@@ -490,9 +490,8 @@ class Trainer:
         latest = self.ckpt.load_latest()
         if latest is None:
             raise CheckpointError(f"{self.run_dir} has no checkpoint to resume from (checkpoints/ is empty).")
-        _, state = latest
-        for name, sd in state["nets"].items():
-            unwrap(self.model.nets[name]).load_state_dict(sd)
+        path, state = latest
+        load_nets(self._plain_nets(), state["nets"], str(path), f"this {self.cfg.model_name} model")
         for name, sd in state.get("ema", {}).items():
             if name in self.model.ema:
                 self.model.ema[name].load_state_dict(sd)
