@@ -38,8 +38,8 @@ SMOKE = {
 
 
 def _spec(model_name: str, overrides: dict, size: int | None):
-    from condgen.config import build_config
     from condgen.models import get_model_class
+    from condgen.runs import build_config
 
     cfg = build_config(model_name, {"model": overrides})
     model = get_model_class(model_name).for_inference(cfg.model)

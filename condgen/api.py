@@ -11,8 +11,9 @@ import torch
 from condgen.errors import CheckpointError
 from condgen.models import get_model_class
 from condgen.models.base import GenerativeModel
-from condgen.train.checkpoint import CheckpointManager, describe_mismatch, load_checkpoint
-from condgen.train.trainer import load_run_config, select_device
+from condgen.runs import load_run_config, select_device
+from condgen.statedict import load_nets
+from condgen.train.checkpoint import CheckpointManager, load_checkpoint
 
 
 def load(run: str | Path, checkpoint: str | Path | None = None, device: str = "cpu",
@@ -40,14 +41,9 @@ def load(run: str | Path, checkpoint: str | Path | None = None, device: str = "c
         (path, state), described_by = latest, run / "config.yaml"
     cls = get_model_class(cfg.model_name)
     model = cls.for_inference(cfg.model)
-    for name, sd in state["nets"].items():
-        if name not in model.nets:
-            raise CheckpointError(f"{path} holds network '{name}', which model {cfg.model_name} does not have.")
-        diff = describe_mismatch(model.nets[name].state_dict(), sd)
-        if diff:
-            raise CheckpointError(f"{path} does not fit the {cfg.model_name} network {name} described by "
-                                  f"{described_by} (a checkpoint of another architecture?): {diff}.")
-        model.nets[name].load_state_dict(sd)
+    load_nets(model.nets, state["nets"], str(path), f"model {cfg.model_name}",
+              mismatch=lambda name: f"{path} does not fit the {cfg.model_name} network {name} described by "
+                                    f"{described_by} (a checkpoint of another architecture?)")
     if ema:
         for name, sd in state.get("ema", {}).items():
             net = copy.deepcopy(model.nets[name])

@@ -50,14 +50,15 @@ def _report_skipped(failed: list[tuple[Path, str]]) -> None:
 def resolve_config(model: str | None, data: str | None, config: Path | None, preset: str | None,
                    overrides: list[str] | None, model_flags: dict | None = None, **train_flags):
     """Layer model defaults < preset < config file < flags < --set, and return the RunConfig."""
-    from condgen.config import build_config, load_yaml, parse_overrides, preset_path
+    from condgen.config import load_yaml, parse_overrides
+    from condgen.runs import build_config, preset_path
 
     layers = []
     if preset:
         cands = [preset_path(f"{model}_{preset}") if model else None, preset_path(preset)]
         found = next((p for p in cands if p is not None and p.is_file()), None)
         if found is None:
-            from condgen.config import list_presets
+            from condgen.runs import list_presets
 
             raise ConfigError(f"no preset '{preset}'{f' for {model}' if model else ''}. "
                               f"Available presets: {', '.join(list_presets())}.")
@@ -98,9 +99,9 @@ def train(
                                         "model.style_image"),
 ) -> None:
     """Train MODEL on DATA; writes checkpoints, samples, metrics.jsonl, TensorBoard events and report.html."""
+    from condgen.runs import load_run_config
     from condgen.train import train as run_training
     from condgen.train.distributed import is_main_process
-    from condgen.train.trainer import load_run_config
 
     flags = dict(steps=steps, device=device, precision=precision, progress=False if no_progress else None,
                  init_from=str(init_from) if init_from is not None else None)
@@ -109,7 +110,8 @@ def train(
         raise ConfigError(f"--style is the style image of `condgen train style`; model {model} has none.")
     if resume is not None:
         saved = load_run_config(resume).to_dict()
-        from condgen.config import build_config, parse_overrides
+        from condgen.config import parse_overrides
+        from condgen.runs import build_config
 
         layer_flags: dict = {"train": {k: v for k, v in flags.items() if v is not None}}
         if data:
@@ -538,8 +540,8 @@ def _stylize_optimize(paths, out, content, style, steps, vgg_weights, size, styl
     from condgen.data.images import open_image, to_tensor
     from condgen.errors import WeightsNotFoundError
     from condgen.models.style import load_style_image
+    from condgen.runs import select_device
     from condgen.stylize import optimize_image
-    from condgen.train.trainer import select_device
     from condgen.translate import tensor_to_pil
 
     if paths:
@@ -779,8 +781,8 @@ def data_make(name: str = typer.Argument(...), out: Path = typer.Option(..., "--
 @app.command()
 def models() -> None:
     """List the models and their presets."""
-    from condgen.config import list_presets
     from condgen.models import MODELS
+    from condgen.runs import list_presets
 
     presets = list_presets()
     for name, cls in MODELS.items():

@@ -221,7 +221,7 @@ def load_weights(path: str | Path):
     from safetensors import SafetensorError
     from safetensors.torch import load
 
-    from condgen.config import config_from_dict
+    from condgen.runs import config_from_dict
 
     path = Path(path)
     try:

@@ -32,8 +32,8 @@ def make_run(run, name: str, model: dict):
     checkpoint, enough for every inference command."""
     from pathlib import Path
 
-    from condgen.config import build_config
     from condgen.models import get_model_class
+    from condgen.runs import build_config
     from condgen.train.checkpoint import CheckpointManager
 
     cfg = build_config(name, {"model": model})

@@ -110,7 +110,7 @@ def test_learned_identity_encoder_trains_on_real_faces_and_drives_the_margins():
 
 
 def test_image_size_must_be_a_multiple_of_4():
-    from condgen.config import build_config
+    from condgen.runs import build_config
 
     with pytest.raises(CondgenError, match="multiple of 4"):
         build_config("anonymizer", {"model": {"image_size": 30}})

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from condgen.config import build_config, config_from_dict, list_presets, load_yaml, parse_overrides, preset_path
+from condgen.config import load_yaml, parse_overrides
 from condgen.errors import CondgenError
 from condgen.models import MODELS
+from condgen.runs import build_config, config_from_dict, list_presets, preset_path
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -20,9 +20,9 @@ from tiny_runs import TINY, tiny_config
 import condgen
 from condgen.export import export_run
 from condgen.models import MODELS
+from condgen.runs import load_run_config
 from condgen.train import Trainer, train
 from condgen.train.checkpoint import load_checkpoint
-from condgen.train.trainer import load_run_config
 
 pytestmark = [
     pytest.mark.usefixtures("one_thread"),  # tiny convolutions: thread hand-offs cost more than they save

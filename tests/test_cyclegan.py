@@ -12,10 +12,10 @@ from test_import_weights import RefNLayer, RefResnet, randomized
 from torch.nn import functional as F
 
 from condgen import losses
-from condgen.config import build_config
 from condgen.errors import ConfigError
 from condgen.models import get_model_class
 from condgen.models.cyclegan import ImagePool
+from condgen.runs import build_config
 
 SMALL = {"netG": "resnet_6blocks", "ngf": 4, "ndf": 4}
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -115,8 +115,8 @@ def test_bad_exports(runs, tmp_path, capsys):
 
 
 def test_unsupported_model_says_so():
-    from condgen.config import build_config
     from condgen.models.base import GenerativeModel
+    from condgen.runs import build_config
 
     class NoExport(GenerativeModel):
         pass
@@ -153,9 +153,9 @@ def test_onnx_parity_of_untrained_generators(name, tmp_path, one_thread):
     """Families without a trained run in this file: the spec's module through ONNX and onnxruntime vs PyTorch."""
     import onnxruntime as ort
 
-    from condgen.config import build_config
     from condgen.export import _run_onnx, _to_onnx
     from condgen.models import get_model_class
+    from condgen.runs import build_config
 
     small = {"style": {"vgg_weights": "random"},
              "unit": {"ngf": 4, "ndf": 4, "n_res_private": 1, "num_scales": 1, "n_layers_D": 2}}[name]
@@ -174,9 +174,9 @@ def test_onnx_parity_of_untrained_generators(name, tmp_path, one_thread):
 @pytest.mark.parametrize("name", ["spade", "oasis", "sean"])
 def test_onnx_parity_of_semantic_generators(name, tmp_path, one_thread):
     """Semantic generators export on their network input (one-hot map, + noise / style matrix) with dynamic H, W."""
-    from condgen.config import build_config
     from condgen.export import _run_onnx, _to_onnx
     from condgen.models import get_model_class
+    from condgen.runs import build_config
 
     small = {"label_nc": 3, "ngf": 2, "ndf": 2, "spade_hidden": 4, "param_free_norm": "batch"}
     if name == "oasis":
@@ -195,9 +195,9 @@ def test_onnx_parity_of_semantic_generators(name, tmp_path, one_thread):
 
 
 def test_onnx_parity_of_the_mlp_gan(tmp_path, one_thread):
-    from condgen.config import build_config
     from condgen.export import _run_onnx, _to_onnx
     from condgen.models import get_model_class
+    from condgen.runs import build_config
 
     cfg = build_config("gan", {"model": {"image_size": 8, "channels": 1, "g_hidden": [16], "d_hidden": [8]}}).model
     model = get_model_class("gan").for_inference(cfg)

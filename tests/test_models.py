@@ -7,11 +7,11 @@ import torch
 from torch import nn
 
 from condgen import losses
-from condgen.config import build_config
 from condgen.errors import ModelError
 from condgen.models import get_model_class
 from condgen.nn.dcgan import DCGANDiscriminator, DCGANGenerator
 from condgen.nn.mlp import Maxout
+from condgen.runs import build_config
 
 
 def _count(m):

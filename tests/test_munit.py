@@ -10,12 +10,12 @@ from PIL import Image
 from torch.nn import functional as F
 
 from condgen import losses
-from condgen.config import build_config
 from condgen.errors import ConfigError, ModelError
 from condgen.models import get_model_class
 from condgen.nn.multiscale import TwoDomainDiscriminators
 from condgen.nn.munit import ContentEncoder, Decoder, MUNITGenerators, StyleEncoder
 from condgen.nn.norms import AdaIN, LayerNorm2d
+from condgen.runs import build_config
 
 # tiny nets: 2 downsamplings as in the paper, one residual block, one 2-layer discriminator scale
 SMALL = {"ngf": 4, "ndf": 4, "mlp_dim": 16, "n_res": 1, "num_scales": 1, "n_layers_D": 2}

@@ -250,7 +250,8 @@ def _nest(depth: int, kind: str) -> str:
 def test_fuzzed_yaml_structure_gives_a_config_error(tmp_path, doc, encoding, big):
     """YAML files of any depth (to 30,000 levels), size (to 2.5 MB), content and encoding: loaded and turned into
     a config, or a ConfigError; never another exception."""
-    from condgen.config import build_config, load_yaml
+    from condgen.config import load_yaml
+    from condgen.runs import build_config
 
     f = tmp_path / "c.yaml"
     repeat = 1_200_000 // max(1, len(doc)) + 1 if big else 1  # big: over the 1 MB limit

@@ -12,7 +12,7 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
-from condgen.config import load_yaml, preset_path
+from condgen.config import load_yaml
 from condgen.errors import ConfigError, DataError, ModelError
 from condgen.models.oasis import (
     OASIS,
@@ -25,6 +25,7 @@ from condgen.models.oasis import (
 from condgen.nn.labels import IGNORE_ID, colorize
 from condgen.nn.norms import SpatiallyAdaptiveNorm
 from condgen.nn.oasis import OASISGenerator, UNetSegDiscriminator, noise_map
+from condgen.runs import preset_path
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny convolutions: thread hand-offs cost more than they save
 NC = 5

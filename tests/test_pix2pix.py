@@ -12,10 +12,9 @@ from cli_helpers import run_cli
 from PIL import Image
 
 from condgen import losses
-from condgen.config import build_config
 from condgen.errors import ModelError
 from condgen.models import get_model_class
-from condgen.train.trainer import load_run_config
+from condgen.runs import build_config, load_run_config
 
 SMALL = {"netG": "unet_64", "ngf": 4, "ndf": 4}
 

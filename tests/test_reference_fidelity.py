@@ -18,8 +18,9 @@ from torch import nn
 from torch.nn import functional as F
 
 import condgen
-from condgen.config import build_config, config_from_dict, load_yaml, preset_path
+from condgen.config import load_yaml
 from condgen.models import get_model_class
+from condgen.runs import build_config, config_from_dict, preset_path
 
 
 def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:

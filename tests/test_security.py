@@ -87,7 +87,8 @@ def test_random_bytes_as_an_image_give_a_condgen_error(tmp_path, data):
                         lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids,
                                                                                    max_size=3), max_leaves=8))
 def test_random_yaml_configs_give_a_condgen_error(tmp_path, doc):
-    from condgen.config import build_config, load_yaml
+    from condgen.config import load_yaml
+    from condgen.runs import build_config
 
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(doc))
@@ -99,8 +100,9 @@ def test_random_yaml_configs_give_a_condgen_error(tmp_path, doc):
 
 
 def test_random_yaml_text_and_unknown_keys(tmp_path):
-    from condgen.config import build_config, load_yaml
+    from condgen.config import load_yaml
     from condgen.errors import ConfigError
+    from condgen.runs import build_config
 
     for text in ("model: [unclosed", "\t- : :", "!!python/object/apply:os.system ['true']", "a: b: c"):
         path = tmp_path / "c.yaml"

@@ -405,7 +405,7 @@ def test_semantic_tab_with_region_styles(tmp_path):
     from condgen.models import MODELS
 
     assert "sean" in MODELS
-    from condgen.config import build_config
+    from condgen.runs import build_config
 
     cfg = build_config("sean", {"model": {"label_nc": 4, "ngf": 2, "ndf": 2, "style_dim": 4, "spade_hidden": 4,
                                           "crop_size": 32, "param_free_norm": "batch"}}).model

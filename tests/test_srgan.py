@@ -12,10 +12,10 @@ from torch.nn import functional as F
 
 import condgen
 from condgen import losses
-from condgen.config import build_config
 from condgen.errors import ConfigError, WeightsNotFoundError
 from condgen.models import get_model_class
 from condgen.nn.srresnet import SRDiscriminator
+from condgen.runs import build_config
 
 SMALL = {"n_blocks": 2, "ngf": 8, "ndf": 4, "vgg_weights": "random"}
 pytestmark = [pytest.mark.usefixtures("one_thread"),

@@ -14,10 +14,10 @@ from image_helpers import noise, save_array
 from PIL import Image
 from torch import nn
 
-from condgen.config import build_config
 from condgen.errors import ConfigError
 from condgen.metrics.sr import bicubic_upscale, psnr_y, ssim_y
 from condgen.models import get_model_class
+from condgen.runs import build_config
 
 SMALL = {"n_blocks": 2, "ngf": 8}
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -14,12 +14,12 @@ from torch import nn
 from torch.nn import functional as F
 
 import condgen
-from condgen.config import build_config
 from condgen.errors import CheckpointError, ConfigError, DataError, WeightsNotFoundError
 from condgen.models import get_model_class
 from condgen.models.style import PerceptualLoss, StyleImageWarning, load_style_image, tv_loss
 from condgen.nn.features import VGGFeatures, gram
 from condgen.nn.transformer import TANH_SCALE, ResidualBlock, TransformationNet
+from condgen.runs import build_config
 
 pytestmark = [pytest.mark.usefixtures("one_thread"),
               pytest.mark.filterwarnings("ignore:VGGFeatures.*random weights:UserWarning")]
@@ -214,7 +214,7 @@ def test_content_crops(tmp_path):
 def test_cli_train_then_stylize(capsys, tmp_path, cache_dir):
     from cli_helpers import run_cli
 
-    from condgen.train.trainer import load_run_config
+    from condgen.runs import load_run_config
 
     photos = _write_photos(tmp_path / "photos")
     style = tmp_path / "style.png"

@@ -11,10 +11,10 @@ from PIL import Image
 from torch.nn import functional as F
 
 import condgen
-from condgen.config import build_config
 from condgen.errors import ConfigError
 from condgen.models import get_model_class
 from condgen.models.unit import UNIT, kl_unit_variance
+from condgen.runs import build_config
 
 SMALL = {"ngf": 4, "ndf": 4, "n_res_private": 1, "num_scales": 2, "n_layers_D": 3}
 

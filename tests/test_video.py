@@ -14,10 +14,10 @@ import torch
 from cli_helpers import run_cli
 
 import condgen
-from condgen.config import build_config
 from condgen.errors import ConfigError, DataError
 from condgen.metrics.temporal import FlickerMeter, flicker, flicker_ratio
 from condgen.models import get_model_class
+from condgen.runs import build_config
 from condgen.video import (
     UnreadableVideoError,
     ffmpeg_exe,

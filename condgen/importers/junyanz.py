@@ -19,7 +19,7 @@ from condgen.errors import CheckpointError, ConfigError, WeightsNotFoundError
 from condgen.nn.patchgan import PatchDiscriminator, PixelDiscriminator
 from condgen.nn.resnet import ResnetGenerator
 from condgen.nn.unet import UNetGenerator
-from condgen.train.checkpoint import describe_mismatch
+from condgen.statedict import describe_mismatch
 
 GENERATORS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks")
 DISCRIMINATORS = ("basic", "n_layers", "pixel")

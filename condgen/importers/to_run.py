@@ -6,9 +6,10 @@ from pathlib import Path
 
 import torch
 
-from condgen.config import RunConfig, build_config
+from condgen.config import RunConfig
 from condgen.errors import CheckpointError
 from condgen.importers.junyanz import detect_arch, load_reference_weights
+from condgen.runs import build_config
 from condgen.train.checkpoint import FORMAT, atomic_torch_save
 
 

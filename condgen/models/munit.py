@@ -62,7 +62,7 @@ class MUNITConfig:
     weight_decay: float = option(1e-4, min=0.0, help="Adam weight decay of G and D (released configs: 0.0001)")
     tile_size: int = option(1024, min=0, help="translate larger images in overlapping tiles of this size (0: never)")
 
-    #: runs saved before a key existed computed this (config.config_from_dict fills it in)
+    #: runs saved before a key existed computed this (runs.config_from_dict fills it in)
     saved_before: ClassVar[dict[str, Any]] = {"layer_norm": "group", "adain_order": "gamma_beta"}
 
     def validate(self) -> None:

@@ -78,7 +78,7 @@ class OASISConfig:
                                                         "~50 training batches; 0 = off)")
     tile_size: int = option(1024, min=0, help="translate larger label maps in overlapping tiles (0: never)")
 
-    #: runs saved before a key existed computed this (config.config_from_dict fills it in)
+    #: runs saved before a key existed computed this (runs.config_from_dict fills it in)
     saved_before: ClassVar[dict[str, Any]] = {"d_head_spectral_norm": True}
 
     def validate(self) -> None:

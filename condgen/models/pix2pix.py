@@ -48,7 +48,7 @@ class Pix2PixConfig:
                                          "keeps dropout and batch statistics at test time")
     tile_size: int = option(1024, min=0, help="translate larger images in overlapping tiles of this size (0: never)")
 
-    #: runs saved before a key existed computed this (config.config_from_dict fills it in)
+    #: runs saved before a key existed computed this (runs.config_from_dict fills it in)
     saved_before: ClassVar[dict[str, Any]] = {"resnet_dropout": False}
 
     def validate(self) -> None:

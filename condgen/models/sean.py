@@ -87,7 +87,7 @@ class SEANConfig:
                                         help="rate of the running per-class mean codes (the default region styles)")
     tile_size: int = option(1024, min=0, help="translate larger label maps in overlapping tiles (0: never)")
 
-    #: runs saved before a key existed computed this (config.config_from_dict fills it in)
+    #: runs saved before a key existed computed this (runs.config_from_dict fills it in)
     saved_before: ClassVar[dict[str, Any]] = {"style_pooling": "area", "norm_conv_bias": True}
 
     def validate(self) -> None:

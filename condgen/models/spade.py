@@ -91,7 +91,7 @@ class SPADEConfig:
                                               "authors' code removes them: the norm cancels them)")
     tile_size: int = option(1024, min=0, help="translate larger label maps in overlapping tiles (0: never)")
 
-    #: runs saved before a key existed computed this (config.config_from_dict fills it in)
+    #: runs saved before a key existed computed this (runs.config_from_dict fills it in)
     saved_before: ClassVar[dict[str, Any]] = {"norm_conv_bias": True}
 
     def validate(self) -> None:

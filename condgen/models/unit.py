@@ -58,7 +58,7 @@ class UNITConfig:
     weight_decay: float = option(1e-4, min=0.0, help="Adam (L2) weight decay (authors' 2017 and 2018 code: 1e-4)")
     tile_size: int = option(1024, min=0, help="translate larger images in overlapping tiles of this size (0: never)")
 
-    #: runs saved before a key existed computed this (config.config_from_dict fills it in)
+    #: runs saved before a key existed computed this (runs.config_from_dict fills it in)
     saved_before: ClassVar[dict[str, Any]] = {"padding": "reflect"}
 
 

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from condgen.errors import CheckpointError, ConfigError, DataError, WeightsNotFoundError
+from condgen.statedict import describe_mismatch
 
 ARCHS = ("vgg16", "vgg19")
 # torchvision's layer lists (torchvision.models.vgg.cfgs "D" and "E"): channels of each conv, "M" = max-pool.
@@ -230,8 +231,6 @@ class VGGFeatures(nn.Module):
         bad = {k: v for k, v in state.items() if k not in expected or tuple(v.shape) != tuple(expected[k].shape)}
         missing = [k for k in needed if k not in state]
         if bad or missing:
-            from condgen.train.checkpoint import describe_mismatch  # late: condgen.train pulls in the trainer
-
             given = {k: v for k, v in state.items() if k in needed or k in bad}
             detail = describe_mismatch({**needed, **{k: expected[k] for k in bad if k in expected}}, given)
             raise CheckpointError(f"{path} does not hold {self.arch} features (keys without the 'features.' "

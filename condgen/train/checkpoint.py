@@ -194,20 +194,6 @@ def _load_reason(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}" if text else f"{type(e).__name__}, no details"
 
 
-def describe_mismatch(own: dict[str, Any], given: dict[str, Any], limit: int = 5) -> str:
-    """Which keys are missing, unexpected, or of another shape between two state dicts (the first few of each)."""
-    missing = [k for k in own if k not in given]
-    unexpected = [k for k in given if k not in own]
-    shapes = [f"{k}: {tuple(given[k].shape)} in the file vs {tuple(v.shape)} expected" for k, v in own.items()
-              if k in given and hasattr(given[k], "shape") and tuple(given[k].shape) != tuple(v.shape)]
-    parts = []
-    for label, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shapes differ", shapes)):
-        if items:
-            more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
-            parts.append(f"{label}: {', '.join(items[:limit])}{more}")
-    return "; ".join(parts)
-
-
 class CheckpointManager:
     """``checkpoints/step_N.pt`` files, the newest also copied to ``last.pt``, keeping the newest ``keep``."""
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from condgen.config import RunConfig, config_from_dict, load_yaml
+from condgen.config import RunConfig
 from condgen.errors import (
     CheckpointError,
     CondgenError,
@@ -35,6 +35,8 @@ from condgen.errors import (
 )
 from condgen.models import get_model_class
 from condgen.models.base import GenerativeModel, unwrap
+from condgen.runs import config_conflicts, flatten_dict, is_run_dir, load_run_config, select_device
+from condgen.statedict import load_nets
 from condgen.train import distributed as dist_utils
 from condgen.train.checkpoint import CheckpointManager, load_checkpoint, rng_state, set_rng_state
 from condgen.train.lock import LOCK_FILE, RunLock
@@ -42,25 +44,6 @@ from condgen.train.logging import RunWriteWarning
 
 
 # ----- device and precision -----------------------------------------------------------------------
-def select_device(name: str = "auto") -> torch.device:
-    """``auto``: CUDA, then Apple MPS, then CPU; otherwise the named device (checked to exist)."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"train.device '{name}' is not a device; use auto, cpu, cuda, cuda:N or mps.") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device is cuda but no CUDA GPU is available here; use --device cpu.")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("train.device is mps but MPS is not available here; use --device cpu.")
-    return device
-
-
 def cpu_has_fast_bf16() -> bool:
     """True on CPUs with native bf16 math (AVX512-BF16 or AMX), where oneDNN runs bf16 convolutions fast."""
     cpu = getattr(torch, "cpu", None)
@@ -104,41 +87,6 @@ def lr_lambda(kind: str, total: int, decay_start: float, step_size: int, gamma: 
             raise ConfigError("train.lr_schedule=step needs train.lr_step_size > 0.")
         return lambda s: gamma ** (s // step_size)
     return lambda s: 1.0
-
-
-# ----- run directories ----------------------------------------------------------------------------
-def is_run_dir(path: Path) -> bool:
-    """A folder holding a condgen run (config.yaml)."""
-    return (Path(path) / "config.yaml").is_file()
-
-
-def load_run_config(run_dir: str | Path) -> RunConfig:
-    """The config a run was made with, or a CheckpointError if the folder is not a run."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise CheckpointError(f"{run_dir} does not exist; give the folder of a run made by `condgen train`.")
-    if not is_run_dir(run_dir):
-        raise CheckpointError(f"{run_dir} is not a condgen run (no config.yaml in it).")
-    return config_from_dict(load_yaml(run_dir / "config.yaml"))
-
-
-def config_conflicts(saved: RunConfig, new: RunConfig) -> list[str]:
-    """Keys whose values differ between two configs and that would change what a resumed run computes."""
-    allowed = {"train.steps", "train.epochs", "train.progress", "train.checkpoint_every", "train.sample_every",
-               "train.log_every", "train.keep_checkpoints", "train.tensorboard", "data.num_workers",
-               "train.device", "train.threads", "train.compile"}
-    a, b = _flatten(saved.to_dict()), _flatten(new.to_dict())
-    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and k not in allowed)
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -452,7 +400,7 @@ class Trainer:
             # num_classes is filled from data after load; compare without it
             conflicts = [c for c in conflicts if not c.endswith("num_classes")]
             if conflicts:
-                a, b = _flatten(saved.to_dict()), _flatten(self.cfg.to_dict())
+                a, b = flatten_dict(saved.to_dict()), flatten_dict(self.cfg.to_dict())
                 detail = "; ".join(f"{k}: run has {a.get(k)!r}, now {b.get(k)!r}" for k in conflicts[:6])
                 raise CheckpointError(f"cannot resume {self.run_dir}: the config differs from the run's ({detail}). "
                                       f"Resume without changing these, or start a new run with another --out.")
@@ -505,8 +453,6 @@ class Trainer:
     def _init_from(self, source: str) -> str:
         """Load the networks of another run (or checkpoint file) whose names this model shares; the rest of the
         state (optimizers, step, RNG) starts fresh. A network whose shapes differ is an error naming the keys."""
-        from condgen.train.checkpoint import describe_mismatch
-
         path = Path(source).expanduser()
         if path.is_dir():
             latest = CheckpointManager(path).load_latest()
@@ -522,14 +468,15 @@ class Trainer:
         if not shared:
             raise CheckpointError(f"train.init_from: {path} holds networks {sorted(state.get('nets', {}))}, none of "
                                   f"which this {self.cfg.model_name} model has ({sorted(self.model.nets)}).")
-        for name in shared:
-            net = unwrap(self.model.nets[name])
-            diff = describe_mismatch(net.state_dict(), state["nets"][name])
-            if diff:
-                raise CheckpointError(f"train.init_from: network {name} in {path} does not fit this "
-                                      f"{self.cfg.model_name} model's {name} (another architecture or size?): {diff}.")
-            net.load_state_dict(state["nets"][name])
+        model = f"this {self.cfg.model_name} model"
+        load_nets(self._plain_nets(), {n: state["nets"][n] for n in shared}, f"train.init_from: {path}", model,
+                  mismatch=lambda n: f"train.init_from: network {n} in {path} does not fit {model}'s {n} (another "
+                                     "architecture or size?)")
         return f"initialised {', '.join(shared)} from {path} (step {state.get('step', '?')})"
+
+    def _plain_nets(self) -> dict[str, torch.nn.Module]:
+        """The model's networks outside their DDP / torch.compile wrappers (what checkpoints hold)."""
+        return {name: unwrap(net) for name, net in self.model.nets.items()}
 
     def _check_resume_target(self) -> None:
         """Refuse a train.steps below the step the run has reached (it counts from the run's start)."""
@@ -543,9 +490,8 @@ class Trainer:
         latest = self.ckpt.load_latest()
         if latest is None:
             raise CheckpointError(f"{self.run_dir} has no checkpoint to resume from (checkpoints/ is empty).")
-        _, state = latest
-        for name, sd in state["nets"].items():
-            unwrap(self.model.nets[name]).load_state_dict(sd)
+        path, state = latest
+        load_nets(self._plain_nets(), state["nets"], str(path), f"this {self.cfg.model_name} model")
         for name, sd in state.get("ema", {}).items():
             if name in self.model.ema:
                 self.model.ema[name].load_state_dict(sd)
