@@ -1,8 +1,8 @@
 """Every loss of the models, in one place, each with its paper: adversarial objectives (logits in, autocast-safe),
 pixel and reconstruction distances (L1/MSE, cycle, identity), feature matching, VGG perceptual / content losses,
-Gram-matrix style loss, total variation, KL divergences of the VAE encoders, and OASIS's (N+1)-class
-cross-entropy and LabelMix. The frozen VGG that feeds the perceptual terms is a building block
-(``condgen.nn.features.VGGFeatures``); only the formulas live here."""
+Gram-matrix style loss, total variation, the anonymizer's contrastive (NT-Xent) loss, KL divergences of the VAE
+encoders, and OASIS's (N+1)-class cross-entropy and LabelMix. The frozen VGG that feeds the perceptual terms is a
+building block (``condgen.nn.features.VGGFeatures``); only the formulas live here."""
 
 from __future__ import annotations
 
@@ -191,6 +191,19 @@ def tv_loss(y: torch.Tensor) -> torch.Tensor:
     return (dh + dw) / y.shape[0]
 
 
+# ----- representation ---------------------------------------------------------------------------------------
+def contrastive_loss(e1: torch.Tensor, e2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
+    """NT-Xent (SimCLR: Chen et al., ICML 2020, eq. 1) over 2N unit embeddings of two views of N images: each
+    view's positive is the other view of the same image, the other 2N - 2 are negatives; the anonymizer's identity
+    encoder (temperature 0.2)."""
+    z = torch.cat([e1, e2])
+    n = e1.shape[0]
+    sim = z @ z.t() / temperature
+    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return F.cross_entropy(sim, target)
+
+
 # ----- latent -------------------------------------------------------------------------------------------------
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor | None = None, reduction: str = "sum") -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)) of a VAE encoder's code (Kingma & Welling 2014, appendix B):
@@ -208,6 +221,6 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor | None = None, reductio
     return -0.5 * reduce(1 + logvar - mu.pow(2) - logvar.exp())
 
 
-__all__ = ["ADVERSARIAL", "PIXEL_LOSSES", "VGG_LAYERS", "VGG_WEIGHTS", "cycle_loss", "d_loss", "feature_matching",
-           "g_loss", "gram", "identity_loss", "kl_divergence", "l1", "labelmix_loss", "labelmix_mask",
-           "n1_cross_entropy", "perceptual_loss", "pixel_loss", "style_loss", "tv_loss", "vgg_loss"]
+__all__ = ["ADVERSARIAL", "PIXEL_LOSSES", "VGG_LAYERS", "VGG_WEIGHTS", "contrastive_loss", "cycle_loss", "d_loss",
+           "feature_matching", "g_loss", "gram", "identity_loss", "kl_divergence", "l1", "labelmix_loss",
+           "labelmix_mask", "n1_cross_entropy", "perceptual_loss", "pixel_loss", "style_loss", "tv_loss", "vgg_loss"]

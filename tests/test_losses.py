@@ -179,6 +179,20 @@ def test_tv_loss_by_hand():
     assert losses.tv_loss(torch.zeros(1, 3, 8, 8)) == 0
 
 
+def test_contrastive_nt_xent_by_hand():
+    torch.manual_seed(0)
+    e = torch.nn.functional.normalize(torch.randn(8, 16), dim=1)
+    assert losses.contrastive_loss(e, e) < losses.contrastive_loss(e, e.roll(1, 0))  # matching views score better
+    e1, e2 = (torch.nn.functional.normalize(_randn(3, 4, seed=s), dim=1) for s in (1, 2))
+    z, t = torch.cat([e1, e2]), 0.2
+    by_hand = 0.0
+    for i in range(6):  # -log softmax of the positive (the other view) among the 5 others
+        pos = (i + 3) % 6
+        others = torch.stack([z[i] @ z[j] / t for j in range(6) if j != i])
+        by_hand += -(z[i] @ z[pos] / t - torch.logsumexp(others, 0)) / 6
+    assert torch.allclose(losses.contrastive_loss(e1, e2, t), by_hand, atol=1e-6)
+
+
 # ----- latent -----------------------------------------------------------------------------------------------
 def test_kl_divergence_variants():
     # SPADE's encoder: a learnt variance, summed
