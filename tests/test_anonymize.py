@@ -91,11 +91,9 @@ def test_training_step_updates_both_networks_and_reports_the_losses():
 
 
 def test_learned_identity_encoder_trains_on_real_faces_and_drives_the_margins():
-    from condgen.nn.anonymizer import augment_views, contrastive_loss
+    from condgen.nn.anonymizer import augment_views
 
     torch.manual_seed(0)
-    e = torch.nn.functional.normalize(torch.randn(8, 16), dim=1)
-    assert contrastive_loss(e, e) < contrastive_loss(e, e.roll(1, 0))  # matching views score better
     x = torch.rand(4, 1, 16, 16) * 2 - 1
     v = augment_views(x)
     assert v.shape == x.shape and v.min() >= -1 and v.max() <= 1 and not torch.equal(v, x)

@@ -1,5 +1,6 @@
 """Tests for condgen.nn.features: VGG taps and truncation, the frozen network, input normalisation, weight files
-(both key styles, the torch-cache ImageNet file, wrong or corrupt files), random weights, and the Gram matrix."""
+(both key styles, the torch-cache ImageNet file, wrong or corrupt files), random weights. (The Gram matrix:
+test_losses.py.)"""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from torchvision.models import vgg as tv_vgg
 
 from condgen.errors import CheckpointError, ConfigError, DataError, WeightsNotFoundError
 from condgen.nn import features as vf
-from condgen.nn.features import VGGFeatures, gram, layer_index, layer_names
+from condgen.nn.features import VGGFeatures, layer_index, layer_names
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 _TV_CFG = {"vgg16": "D", "vgg19": "E"}  # torchvision's names for the layer lists of vgg16() and vgg19()
@@ -236,22 +237,3 @@ def _save(path, arch):
 class _Evil:
     def __reduce__(self):
         return (print, ("this must never run",))
-
-
-# ---------------------------------------------------------------- Gram
-
-
-def test_gram_matches_a_hand_computation():
-    f = torch.randn(2, 3, 4, 5, generator=torch.Generator().manual_seed(1))
-    g = gram(f)
-    assert g.shape == (2, 3, 3)
-    for b in range(2):
-        for i in range(3):
-            for j in range(3):
-                expect = sum(float(f[b, i, y, x]) * float(f[b, j, y, x]) for y in range(4) for x in range(5))
-                assert float(g[b, i, j]) == pytest.approx(expect / (3 * 4 * 5), rel=1e-5, abs=1e-7)
-    assert torch.allclose(g, g.transpose(1, 2))
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert gram(f.bfloat16()).dtype == torch.float32
-    with pytest.raises(DataError, match="N x C x H x W"):
-        gram(f[0])

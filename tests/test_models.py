@@ -1,4 +1,4 @@
-"""The papers' architectures and losses, pinned: layer layout, init, parameter counts, update order."""
+"""The papers' architectures, pinned: layer layout, init, parameter counts, update order (losses: test_losses.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import pytest
 import torch
 from torch import nn
 
-from condgen import losses
 from condgen.errors import ModelError
 from condgen.models import get_model_class
 from condgen.nn.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -84,18 +83,6 @@ def test_gan_paper_networks():
     opt = m.optimizers["G"]
     assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["momentum"] == 0.5
     assert not any(isinstance(x, nn.Sigmoid) for net in m.nets.values() for x in net.modules())  # logits
-
-
-def test_losses_are_the_papers():
-    real, fake = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])
-    sig = torch.sigmoid
-    expect_d = -(torch.log(sig(real)).mean() + torch.log(1 - sig(fake)).mean())
-    assert torch.allclose(losses.d_loss("vanilla", real, fake), expect_d, atol=1e-6)
-    # non-saturating G: minimise -log D(G(z)), not log(1 - D(G(z)))
-    assert torch.allclose(losses.g_loss("vanilla", fake), -torch.log(sig(fake)).mean(), atol=1e-6)
-    assert torch.allclose(losses.d_loss("lsgan", real, fake), ((real - 1) ** 2).mean() + (fake ** 2).mean())
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert losses.d_loss("vanilla", real.bfloat16(), fake.bfloat16()).dtype == torch.float32
 
 
 @pytest.mark.parametrize("name", ["gan", "dcgan", "cgan"])

@@ -14,14 +14,8 @@ from torch.nn import functional as F
 
 from condgen.config import load_yaml
 from condgen.errors import ConfigError, DataError, ModelError
-from condgen.models.oasis import (
-    OASIS,
-    OASISConfig,
-    class_balance_weights,
-    labelmix_loss,
-    labelmix_mask,
-    n1_cross_entropy,
-)
+from condgen.losses import n1_cross_entropy
+from condgen.models.oasis import OASIS, OASISConfig, class_balance_weights
 from condgen.nn.labels import IGNORE_ID, colorize
 from condgen.nn.norms import SpatiallyAdaptiveNorm
 from condgen.nn.oasis import OASISGenerator, UNetSegDiscriminator, noise_map
@@ -180,37 +174,6 @@ def test_class_balance_weights_by_hand():
     # two images: the frequencies are the batch's
     seg2 = torch.tensor([[[0, 0]], [[0, 1]]])
     assert torch.allclose(class_balance_weights(seg2, 2), torch.tensor([[[4 / 6, 4 / 6]], [[4 / 6, 2.0]]]))
-
-
-def test_n1_cross_entropy_by_hand():
-    torch.manual_seed(0)
-    logits = torch.randn(1, 4, 2, 3)
-    seg = torch.tensor([[[0, 0, 0], [1, IGNORE_ID, 2]]])
-    w = class_balance_weights(seg, 3)
-    logp = logits.log_softmax(1)[0]
-    total = 0.0
-    for i in range(2):
-        for j in range(3):
-            c = int(seg[0, i, j])
-            if c != IGNORE_ID:
-                total += -w[0, i, j] * logp[c + 1, i, j]  # real pixels: class + 1
-    assert torch.allclose(n1_cross_entropy(logits, seg, w), total / 6)
-    assert torch.allclose(n1_cross_entropy(logits, None), -logp[0].mean())  # fake pixels: class 0
-
-
-def test_labelmix_mask_and_loss_by_hand():
-    seg = _labels(3, 64, seed=4)
-    torch.manual_seed(1)
-    m = labelmix_mask(seg, NC)
-    assert m.shape == (3, 1, 64, 64) and set(m.unique().tolist()) <= {0.0, 1.0}
-    for k in range(3):  # constant inside each class (and the don't-care region) of each image
-        for c in seg[k].unique():
-            assert m[k, 0][seg[k] == c].unique().numel() == 1
-    assert 0 < m.mean() < 1
-    torch.manual_seed(2)
-    mixed, real, fake = torch.randn(3, 3, NC + 1, 64, 64)
-    by_hand = ((mixed - (m * real + (1 - m) * fake)) ** 2).sum() / mixed.numel()
-    assert torch.allclose(labelmix_loss(mixed, real, fake, m), by_hand)
 
 
 def test_g_step_then_d_step_with_hand_computed_losses():

@@ -12,6 +12,7 @@ from torch.nn import functional as F
 
 import condgen
 from condgen.errors import ConfigError, DataError, ModelError, WeightsNotFoundError
+from condgen.losses import kl_divergence as kld
 from condgen.models.spade import SPADE, SPADEConfig, label_ids
 from condgen.nn.labels import (
     IGNORE_ID,
@@ -32,7 +33,6 @@ from condgen.nn.spade import (
     SPADEDiscriminator,
     SPADEGenerator,
     SPADEResBlock,
-    kld,
 )
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny convolutions: thread hand-offs cost more than they save

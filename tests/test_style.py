@@ -15,9 +15,10 @@ from torch.nn import functional as F
 
 import condgen
 from condgen.errors import CheckpointError, ConfigError, DataError, WeightsNotFoundError
+from condgen.losses import tv_loss
 from condgen.models import get_model_class
-from condgen.models.style import PerceptualLoss, StyleImageWarning, load_style_image, tv_loss
-from condgen.nn.features import VGGFeatures, gram
+from condgen.models.style import PerceptualLoss, StyleImageWarning, load_style_image
+from condgen.nn.features import VGGFeatures
 from condgen.nn.transformer import TANH_SCALE, ResidualBlock, TransformationNet
 from condgen.runs import build_config
 
@@ -114,16 +115,6 @@ def test_scaled_tanh_output():
         y = net(_images(1, 16, 16))
     assert torch.allclose(y, TANH_SCALE * torch.tanh(seen["pre"]))
     assert y.max() == pytest.approx(150 / 127.5) and y.max() > 1.0  # reaches beyond [-1, 1], as 150 tanh on 0-255
-
-
-def test_gram_normalisation():
-    f = torch.randn(2, 3, 4, 5)
-    expected = torch.einsum("nchw,ndhw->ncd", f, f) / (3 * 4 * 5)
-    assert torch.allclose(gram(f), expected, atol=1e-6)
-    # / (C H W): the same texture tiled over a 2x2 larger map has the same Gram matrix
-    assert torch.allclose(gram(f.repeat(1, 1, 2, 2)), gram(f), atol=1e-6)
-    ones = torch.ones(1, 2, 3, 3)
-    assert torch.allclose(gram(ones), torch.full((1, 2, 2), 1 / 2))  # 9 / (2 * 3 * 3)
 
 
 def test_losses_recomputed_by_hand():

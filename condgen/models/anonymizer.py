@@ -36,7 +36,6 @@ from condgen.nn.anonymizer import (
     PatchCritic,
     RandomFeatures,
     augment_views,
-    contrastive_loss,
 )
 from condgen.nn.init import init_normal_02
 
@@ -184,7 +183,7 @@ class Anonymizer(GenerativeModel):
 
         out_e: dict[str, torch.Tensor] = {}
         if "E" in self.nets:  # the identity encoder learns on real faces only
-            loss_e = contrastive_loss(self.nets["E"](augment_views(x)), self.nets["E"](augment_views(x)))
+            loss_e = losses.contrastive_loss(self.nets["E"](augment_views(x)), self.nets["E"](augment_views(x)))
             self.optimize("E", loss_e)
             out_e["loss/E"] = loss_e.detach()
 
@@ -194,7 +193,7 @@ class Anonymizer(GenerativeModel):
 
         with self.frozen(*[k for k in ("D", "E") if k in self.nets]):
             adv = losses.g_loss(cfg.gan_loss, D(torch.cat([anon, wrong_restored])))
-            rec = F.l1_loss(restored.float(), x.float())
+            rec = losses.l1(restored, x)
             feats = self.nets["E"] if "E" in self.nets else self.features
             other = feats.distance(x, x.roll(1, 0)).detach().mean() if n > 1 else torch.tensor(0.8)
             margin = cfg.id_margin * other
@@ -202,7 +201,7 @@ class Anonymizer(GenerativeModel):
             ident = (F.relu(1 - feats.distance(anon, x) / margin).mean()
                      + F.relu(1 - feats.distance(wrong_restored, x) / margin).mean()
                      + (differ * F.relu(1 - feats.distance(anon, anon2) / margin)).mean())
-            low = F.l1_loss(F.avg_pool2d(anon.float(), cfg.low_pool), F.avg_pool2d(x.float(), cfg.low_pool))
+            low = losses.l1(F.avg_pool2d(anon.float(), cfg.low_pool), F.avg_pool2d(x.float(), cfg.low_pool))
             loss_g = cfg.lambda_adv * adv + cfg.lambda_rec * rec + cfg.lambda_id * ident + cfg.lambda_low * low
             self.optimize("G", loss_g)
         return {"loss/D": loss_d.detach(), "loss/G_adv": adv.detach(), "loss/G_rec": rec.detach(),

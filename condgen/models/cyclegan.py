@@ -9,7 +9,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import torch
-from torch.nn import functional as F
 
 from condgen import losses
 from condgen.config import option
@@ -133,13 +132,13 @@ class CycleGAN(UnpairedTranslator):
             loss_gan_a = losses.g_loss(cfg.gan_loss, D_A(fake_b))
             loss_gan_b = losses.g_loss(cfg.gan_loss, D_B(fake_a))
             # cycle consistency, L1 (paper eq. 2), weighted per direction
-            loss_cyc_a = F.l1_loss(rec_a.float(), real_a.float()) * cfg.lambda_A
-            loss_cyc_b = F.l1_loss(rec_b.float(), real_b.float()) * cfg.lambda_B
+            loss_cyc_a = losses.cycle_loss(rec_a, real_a) * cfg.lambda_A
+            loss_cyc_b = losses.cycle_loss(rec_b, real_b) * cfg.lambda_B
             loss_g = loss_gan_a + loss_gan_b + loss_cyc_a + loss_cyc_b
             if cfg.lambda_identity > 0:
                 # identity (paper sec. 5.2, after Taigman et al.): G_A should leave a real B unchanged
-                loss_idt_a = F.l1_loss(G_A(real_b).float(), real_b.float()) * cfg.lambda_B * cfg.lambda_identity
-                loss_idt_b = F.l1_loss(G_B(real_a).float(), real_a.float()) * cfg.lambda_A * cfg.lambda_identity
+                loss_idt_a = losses.identity_loss(G_A(real_b), real_b) * cfg.lambda_B * cfg.lambda_identity
+                loss_idt_b = losses.identity_loss(G_B(real_a), real_a) * cfg.lambda_A * cfg.lambda_identity
                 loss_g = loss_g + loss_idt_a + loss_idt_b
                 out["loss/idt_A"], out["loss/idt_B"] = loss_idt_a.detach(), loss_idt_b.detach()
             self.optimize("G", loss_g)

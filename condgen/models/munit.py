@@ -17,7 +17,6 @@ from typing import Any, ClassVar
 
 import torch
 from PIL import Image
-from torch.nn import functional as F
 
 from condgen import losses
 from condgen.config import option
@@ -126,20 +125,17 @@ class MUNIT(UnpairedTranslator):
                         out: dict[str, torch.Tensor], fake_logits) -> dict[str, torch.Tensor]:
         """The unweighted terms of G's objective (sec. 3.2, eq. 5), each summed over the two domains: G_gan,
         recon_x (image), recon_c (content), recon_s (style), and cycle when lambda_cyc > 0. All L1 means."""
-        def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-            return F.l1_loss(a.float(), b.float())
-
         fake_a, fake_b = fake_logits
         terms = {
             "G_gan": losses.g_loss(self.cfg.gan_loss, fake_a) + losses.g_loss(self.cfg.gan_loss, fake_b),
-            "recon_x": l1(out["rec_a"], x_a) + l1(out["rec_b"], x_b),
+            "recon_x": losses.l1(out["rec_a"], x_a) + losses.l1(out["rec_b"], x_b),
             # content of the translation vs the content it was made from (both sides receive gradients)
-            "recon_c": l1(out["c_ab"], out["c_a"]) + l1(out["c_ba"], out["c_b"]),
+            "recon_c": losses.l1(out["c_ab"], out["c_a"]) + losses.l1(out["c_ba"], out["c_b"]),
             # style encoded from the translation vs the prior code it was made with
-            "recon_s": l1(out["s_ba"], s_a) + l1(out["s_ab"], s_b),
+            "recon_s": losses.l1(out["s_ba"], s_a) + losses.l1(out["s_ab"], s_b),
         }
         if "aba" in out:
-            terms["cycle"] = l1(out["aba"], x_a) + l1(out["bab"], x_b)
+            terms["cycle"] = losses.cycle_loss(out["aba"], x_a) + losses.cycle_loss(out["bab"], x_b)
         return terms
 
     def generator_loss(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -23,13 +23,13 @@ from typing import Any, ClassVar
 
 import torch
 from PIL import Image
-from torch.nn import functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from condgen import losses
 from condgen.config import option
 from condgen.errors import ConfigError, DataError, WeightsNotFoundError
 from condgen.models.base import GenerativeModel, adam
-from condgen.models.spade import VGG_LAYERS, VGG_WEIGHTS, label_ids
+from condgen.models.spade import label_ids
 from condgen.nn.labels import IGNORE_ID, check_label_ids, colorize, semantic_channels, semantic_input
 from condgen.nn.norms import PARAM_FREE_NORMS
 from condgen.nn.oasis import OASISGenerator, UNetSegDiscriminator, noise_map
@@ -102,37 +102,6 @@ def class_balance_weights(segmap: torch.Tensor, label_nc: int, balance: bool = T
     present = int((counts > 0).sum())
     w = torch.where(counts > 0, segmap.numel() / (max(present, 1) * counts.clamp(min=1)), torch.zeros_like(counts))
     return w[ids] * valid
-
-
-def n1_cross_entropy(logits: torch.Tensor, segmap: torch.Tensor | None, weights: torch.Tensor | None = None
-                     ) -> torch.Tensor:
-    """The (N+1)-class per-pixel cross-entropy of D's logits (N x (label_nc + 1) x H x W), averaged over all
-    pixels: against class 0 (fake) when ``segmap`` is None, else against each pixel's class + 1, multiplied by
-    ``weights`` (N x H x W; don't-care pixels must weigh 0, their target is arbitrary)."""
-    logits = logits.float()
-    if segmap is None:
-        target = torch.zeros(logits.shape[0], *logits.shape[2:], dtype=torch.long, device=logits.device)
-        return F.cross_entropy(logits, target)
-    target = torch.where(segmap == IGNORE_ID, torch.zeros_like(segmap), segmap + 1)
-    ce = F.cross_entropy(logits, target, reduction="none")
-    return (ce if weights is None else ce * weights).mean()
-
-
-def labelmix_mask(segmap: torch.Tensor, label_nc: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """LabelMix's binary mask (sec. 3.2), N x 1 x H x W: for each image, each class (don't care counts as one more
-    region) is drawn real (1) or fake (0) with probability 1/2, so the mask follows the label map's boundaries."""
-    n = segmap.shape[0]
-    bits = torch.randint(0, 2, (n, label_nc + 1), generator=generator, device="cpu").to(segmap.device)
-    ids = torch.where(segmap == IGNORE_ID, torch.full_like(segmap, label_nc), segmap)
-    return bits.gather(1, ids.flatten(1)).view_as(segmap)[:, None].float()
-
-
-def labelmix_loss(d_mixed: torch.Tensor, d_real: torch.Tensor, d_fake: torch.Tensor, mask: torch.Tensor
-                  ) -> torch.Tensor:
-    """LabelMix consistency (eq. 4): || D(M x + (1-M) x̂) - (M D(x) + (1-M) D(x̂)) ||², on the logits, averaged over
-    every element (the authors' MSE). Gradients reach all three outputs."""
-    target = mask * d_real.float() + (1 - mask) * d_fake.float()
-    return F.mse_loss(d_mixed.float(), target)
 
 
 class OASIS(GenerativeModel):
@@ -214,13 +183,6 @@ class OASIS(GenerativeModel):
         """G's label input: the one-hot map (don't care all-zero, or its own channel with dontcare_as_class)."""
         return semantic_input(label.to(self.device), self.cfg.label_nc, dontcare_as_class=self.cfg.dontcare_as_class)
 
-    def vgg_loss(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-        """Σ_i w_i L1(VGG19_i(fake), VGG19_i(real)) over relu1_1 .. relu5_1 with weights 1/32 .. 1."""
-        with torch.no_grad():
-            target = self.vgg(real)
-        mine = self.vgg(fake)
-        return sum(w * F.l1_loss(mine[k], target[k].detach()) for k, w in zip(VGG_LAYERS, VGG_WEIGHTS))
-
     def training_noise(self, n: int) -> torch.Tensor | None:
         """N(0, I) noise vectors (n x z_dim) from the training RNG, replicated over the map by G (the paper's
         training samples one vector per image)."""
@@ -238,11 +200,11 @@ class OASIS(GenerativeModel):
 
         with self.frozen("D"):
             fake = G(sem, self.training_noise(n))
-            terms["G_adv"] = n1_cross_entropy(D(fake), seg, weights)
+            terms["G_adv"] = losses.n1_cross_entropy(D(fake), seg, weights)
             if cfg.lambda_vgg > 0:
                 if self.vgg is None:
                     raise ConfigError("this OASIS was built for inference: it has no VGG for the perceptual loss.")
-                terms["G_vgg"] = self.vgg_loss(fake, real)
+                terms["G_vgg"] = losses.vgg_loss(self.vgg, fake, real)
             loss_g = terms["G_adv"] + cfg.lambda_vgg * terms.get("G_vgg", 0.0)
             self.optimize("G", loss_g)
 
@@ -250,14 +212,15 @@ class OASIS(GenerativeModel):
             fake = G(sem, self.training_noise(n)).to(real.dtype)
         parts = [fake, real]
         if cfg.lambda_labelmix > 0:
-            mask = labelmix_mask(seg, cfg.label_nc).to(real.dtype)
+            mask = losses.labelmix_mask(seg, cfg.label_nc).to(real.dtype)
             parts.append(mask * real + (1 - mask) * fake)
         # one D call on fake | real (| mixed): D has no batch statistics, so this equals separate calls
         out = D(torch.cat(parts, 0))
         d_fake, d_real = out[:n], out[n:2 * n]
-        d_terms = {"D_fake": n1_cross_entropy(d_fake, None), "D_real": n1_cross_entropy(d_real, seg, weights)}
+        d_terms = {"D_fake": losses.n1_cross_entropy(d_fake, None),
+                   "D_real": losses.n1_cross_entropy(d_real, seg, weights)}
         if cfg.lambda_labelmix > 0:
-            d_terms["D_labelmix"] = labelmix_loss(out[2 * n:], d_real, d_fake, mask)
+            d_terms["D_labelmix"] = losses.labelmix_loss(out[2 * n:], d_real, d_fake, mask)
         loss_d = d_terms["D_fake"] + d_terms["D_real"] + cfg.lambda_labelmix * d_terms.get("D_labelmix", 0.0)
         self.optimize("D", loss_d)
         return {"loss/D": loss_d.detach(), "loss/G": loss_g.detach(),
@@ -477,10 +440,10 @@ def _build_vgg(cfg: OASISConfig) -> torch.nn.Module:
     from condgen.nn.features import VGGFeatures
 
     try:
-        return VGGFeatures("vgg19", layers=VGG_LAYERS, weights=cfg.vgg_weights, input_range=(-1.0, 1.0))
+        return VGGFeatures("vgg19", layers=losses.VGG_LAYERS, weights=cfg.vgg_weights, input_range=(-1.0, 1.0))
     except WeightsNotFoundError as e:
         raise WeightsNotFoundError(f"{e} Or train OASIS without it (the paper's default): model.lambda_vgg=0.") \
             from None
 
 
-__all__ = ["OASIS", "OASISConfig", "class_balance_weights", "labelmix_loss", "labelmix_mask", "n1_cross_entropy"]
+__all__ = ["OASIS", "OASISConfig", "class_balance_weights"]

@@ -111,7 +111,7 @@ class Pix2Pix(GenerativeModel):
             self.optimize("D", loss_d)
             out["loss/D"] = loss_d.detach()
         with self.frozen("D"):
-            loss_l1 = F.l1_loss(fake_b.float(), real_b.float())
+            loss_l1 = losses.l1(fake_b, real_b)
             loss_g = cfg.lambda_l1 * loss_l1
             if cfg.gan_weight > 0:
                 loss_gan = losses.g_loss(cfg.gan_loss, D(torch.cat([real_a, fake_b], 1)))

@@ -30,7 +30,7 @@ from condgen import losses
 from condgen.config import option
 from condgen.errors import ConfigError, DataError, WeightsNotFoundError
 from condgen.models.base import GenerativeModel, adam
-from condgen.models.spade import SPADE, VGG_LAYERS, label_ids
+from condgen.models.spade import SPADE, label_ids
 from condgen.nn.labels import colorize, semantic_channels
 from condgen.nn.norms import PARAM_FREE_NORMS
 from condgen.nn.sean import POOLINGS, RegionStyleEncoder, SEANGenerator, init_sean
@@ -239,13 +239,13 @@ class SEAN(SPADE):
             pred_fake, pred_real = self.discriminate(sem, fake, real)
             terms["G_gan"] = losses.g_loss(cfg.gan_loss, [p[-1] for p in pred_fake]) / num_d
             if cfg.lambda_feat > 0:
-                terms["G_feat"] = self.feature_matching(pred_fake, pred_real)
+                terms["G_feat"] = losses.feature_matching(pred_fake, pred_real)
             if cfg.lambda_vgg > 0:
                 if self.vgg is None:
                     raise ConfigError("this SEAN was built for inference: it has no VGG for the perceptual loss.")
-                terms["G_vgg"] = self.vgg_loss(fake, real)
+                terms["G_vgg"] = losses.vgg_loss(self.vgg, fake, real)
             if cfg.lambda_l1 > 0:
-                terms["G_l1"] = F.l1_loss(fake.float(), real.float())
+                terms["G_l1"] = losses.l1(fake, real)
             weights = {"G_gan": 1.0, "G_feat": cfg.lambda_feat, "G_vgg": cfg.lambda_vgg, "G_l1": cfg.lambda_l1}
             loss_g = sum(weights[k] * v for k, v in terms.items())
             self.optimize("G", loss_g)
@@ -407,7 +407,7 @@ def build_vgg(cfg: SEANConfig) -> torch.nn.Module:
     from condgen.nn.features import VGGFeatures
 
     try:
-        return VGGFeatures("vgg19", layers=VGG_LAYERS, weights=cfg.vgg_weights, input_range=(-1.0, 1.0))
+        return VGGFeatures("vgg19", layers=losses.VGG_LAYERS, weights=cfg.vgg_weights, input_range=(-1.0, 1.0))
     except WeightsNotFoundError as e:
         raise WeightsNotFoundError(f"{e} Or train SEAN without the perceptual loss: --set model.lambda_vgg=0.") \
             from None

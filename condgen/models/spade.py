@@ -36,13 +36,8 @@ from condgen.nn.spade import (
     SPADEDiscriminator,
     SPADEGenerator,
     init_xavier,
-    kld,
     reparameterize,
 )
-
-#: VGG19 taps of the perceptual loss and their weights (the authors' VGGLoss: relu1_1 .. relu5_1, 1/32 .. 1)
-VGG_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-VGG_WEIGHTS = (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
 
 
 @dataclass
@@ -216,23 +211,6 @@ class SPADE(GenerativeModel):
         outs = self.nets["D"](pairs)
         return [[f[:n] for f in scale] for scale in outs], [[f[n:] for f in scale] for scale in outs]
 
-    def feature_matching(self, feats_fake, feats_real) -> torch.Tensor:
-        """Σ over scales and intermediate layers of L1(fake, real.detach()), divided by the number of scales
-        (pix2pixHD eq. 4 as the SPADE code weights it: lambda_feat / num_D). The logits (last entries) are not
-        features."""
-        total = feats_fake[0][0].new_zeros((), dtype=torch.float32)
-        for fake, real in zip(feats_fake, feats_real, strict=True):
-            for f, r in zip(fake[:-1], real[:-1], strict=True):
-                total = total + F.l1_loss(f.float(), r.detach().float())
-        return total / len(feats_fake)
-
-    def vgg_loss(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-        """Σ_i w_i L1(VGG19_i(fake), VGG19_i(real)) over relu1_1 .. relu5_1 with weights 1/32 .. 1."""
-        with torch.no_grad():
-            target = self.vgg(real)
-        mine = self.vgg(fake)
-        return sum(w * F.l1_loss(mine[k], target[k].detach()) for k, w in zip(VGG_LAYERS, VGG_WEIGHTS))
-
     def encode(self, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(z, mu, logvar) of images through the encoder, z reparameterised with noise from the global RNG."""
         mu, logvar = self.nets["E"](real)
@@ -252,17 +230,17 @@ class SPADE(GenerativeModel):
             z = None
             if cfg.use_vae:
                 z, mu, logvar = self.encode(real)
-                terms["KLD"] = kld(mu, logvar)
+                terms["KLD"] = losses.kl_divergence(mu, logvar)
             fake = G(sem, z)
             pred_fake, pred_real = self.discriminate(sem, fake, real)
             # the loss of each scale's logits, averaged over the scales (the code's GANLoss on a list)
             terms["G_gan"] = losses.g_loss(cfg.gan_loss, [p[-1] for p in pred_fake]) / num_d
             if cfg.lambda_feat > 0:
-                terms["G_feat"] = self.feature_matching(pred_fake, pred_real)
+                terms["G_feat"] = losses.feature_matching(pred_fake, pred_real)
             if cfg.lambda_vgg > 0:
                 if self.vgg is None:
                     raise ConfigError("this SPADE was built for inference: it has no VGG for the perceptual loss.")
-                terms["G_vgg"] = self.vgg_loss(fake, real)
+                terms["G_vgg"] = losses.vgg_loss(self.vgg, fake, real)
             weights = {"G_gan": 1.0, "G_feat": cfg.lambda_feat, "G_vgg": cfg.lambda_vgg, "KLD": cfg.lambda_kld}
             loss_g = sum(weights[k] * v for k, v in terms.items())
             self.optimize("G", loss_g)
@@ -471,10 +449,10 @@ def build_vgg(cfg: SPADEConfig) -> torch.nn.Module:
     from condgen.nn.features import VGGFeatures
 
     try:
-        return VGGFeatures("vgg19", layers=VGG_LAYERS, weights=cfg.vgg_weights, input_range=(-1.0, 1.0))
+        return VGGFeatures("vgg19", layers=losses.VGG_LAYERS, weights=cfg.vgg_weights, input_range=(-1.0, 1.0))
     except WeightsNotFoundError as e:
         raise WeightsNotFoundError(f"{e} Or train SPADE without the perceptual loss: --set model.lambda_vgg=0 (the "
                                    "authors' --no_vgg_loss).") from None
 
 
-__all__ = ["SPADE", "SPADEConfig", "VGG_LAYERS", "VGG_WEIGHTS", "build_vgg", "label_ids"]
+__all__ = ["SPADE", "SPADEConfig", "build_vgg", "label_ids"]

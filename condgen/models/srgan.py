@@ -13,7 +13,7 @@ from condgen import losses
 from condgen.config import option
 from condgen.errors import ConfigError
 from condgen.models.base import adam
-from condgen.models.srresnet import PIXEL_LOSSES, SRResNet, SRResNetConfig, pixel_loss
+from condgen.models.srresnet import SRResNet, SRResNetConfig
 from condgen.nn.srresnet import SRDiscriminator
 
 
@@ -21,7 +21,7 @@ from condgen.nn.srresnet import SRDiscriminator
 class SRGANConfig(SRResNetConfig):
     """SRGAN hyper-parameters (SRGAN-VGG54); defaults are the paper's (sec. 2.2, 3.2, 3.4 and Figure 4)."""
 
-    loss: str = option("mse", choices=PIXEL_LOSSES,
+    loss: str = option("mse", choices=losses.PIXEL_LOSSES,
                        help="distance on VGG features and on pixels (paper eq. 5: squared euclidean = MSE); l1 "
                             "only for the modified recipe")
     ndf: int = option(64, min=1, help="width of D's first conv, doubled up to 8 x ndf (paper, Figure 4: 64)")
@@ -78,10 +78,8 @@ class SRGAN(SRResNet):
         if self.vgg is None:
             raise ConfigError("this SRGAN was built for inference (training=False): it has no VGG for the content "
                               "loss.")
-        layer, s = self.cfg.vgg_layer, self.cfg.vgg_rescale
-        with torch.no_grad():
-            target = self.vgg(hr)[layer]
-        return pixel_loss(self.cfg.loss, self.vgg(sr)[layer] * s, target * s)
+        cfg = self.cfg  # SRGAN's variant of the perceptual loss: one tap, unweighted, both maps rescaled
+        return losses.vgg_loss(self.vgg, sr, hr, (cfg.vgg_layer,), None, cfg.loss, cfg.vgg_rescale)
 
     # ----- training -----------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -102,7 +100,7 @@ class SRGAN(SRResNet):
                 loss_g = loss_g + cfg.content_weight * loss_content
                 out["loss/G_content"] = loss_content.detach()
             if cfg.pixel_weight > 0:
-                loss_pixel = pixel_loss(cfg.loss, sr, hr)
+                loss_pixel = losses.pixel_loss(cfg.loss, sr, hr)
                 loss_g = loss_g + cfg.pixel_weight * loss_pixel
                 out[f"loss/G_{cfg.loss.upper()}"] = loss_pixel.detach()
             self.optimize("G", loss_g)

@@ -8,15 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.nn import functional as F
 
+from condgen import losses
 from condgen.config import option
 from condgen.errors import ConfigError
 from condgen.models.base import GenerativeModel, adam
 from condgen.models.pix2pix import triplets
 from condgen.nn.srresnet import G_NORMS, SCALES, SRResNetGenerator
-
-PIXEL_LOSSES = ("mse", "l1")
 
 
 @dataclass
@@ -30,19 +28,13 @@ class SRResNetConfig:
     norm: str = option("batch", choices=G_NORMS,
                        help="batch norm in the residual blocks (paper); none = the BN-free generator of later "
                             "toolkits (EDSR, MSRResNet, ESRGAN)")
-    loss: str = option("mse", choices=PIXEL_LOSSES,
+    loss: str = option("mse", choices=losses.PIXEL_LOSSES,
                        help="pixel loss on [-1, 1] images (paper eq. 4: MSE); l1 only for the modified recipe")
     lr: float = option(1e-4, min=0.0, help="Adam learning rate (paper sec. 3.2: 10^-4)")
     beta1: float = option(0.9, min=0.0, max=1.0, help="paper sec. 3.2: 'Adam with beta1 = 0.9'")
     beta2: float = option(0.999, min=0.0, max=1.0, help="not stated in the paper: Adam's default")
     tile_size: int = option(128, min=0, help="upscale larger LR images in overlapping tiles of this many LR "
                                              "pixels (0: never)")
-
-
-def pixel_loss(kind: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared (``mse``) or absolute (``l1``) error, in float32 also under autocast."""
-    pred, target = pred.float(), target.float()
-    return F.mse_loss(pred, target) if kind == "mse" else F.l1_loss(pred, target)
 
 
 class SRResNet(GenerativeModel):
@@ -92,7 +84,7 @@ class SRResNet(GenerativeModel):
     def training_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """G(LR) against HR by the pixel loss, on [-1, 1] images (sec. 3.2: "The MSE loss was thus calculated
         on images of intensity range [-1, 1]")."""
-        loss = pixel_loss(self.cfg.loss, self.nets["G"](batch["lr"]), batch["hr"])
+        loss = losses.pixel_loss(self.cfg.loss, self.nets["G"](batch["lr"]), batch["hr"])
         self.optimize("G", loss)
         return {f"loss/G_{self.cfg.loss.upper()}": loss.detach()}
 
@@ -172,4 +164,4 @@ def build_generator(cfg: SRResNetConfig) -> SRResNetGenerator:
     return SRResNetGenerator(cfg.channels, ngf=cfg.ngf, n_blocks=cfg.n_blocks, scale=cfg.scale, norm=cfg.norm)
 
 
-__all__ = ["SRResNet", "SRResNetConfig", "build_generator", "pixel_loss"]
+__all__ = ["SRResNet", "SRResNetConfig", "build_generator"]

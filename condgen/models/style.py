@@ -25,6 +25,7 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
+from condgen import losses
 from condgen.config import option
 from condgen.errors import ConfigError, DataError
 from condgen.models.base import GenerativeModel, adam
@@ -156,16 +157,6 @@ def load_style_image(spec: str | Path, size: int = 256) -> torch.Tensor:
     return to_tensor(img)[None]
 
 
-# ----- losses ---------------------------------------------------------------------------------------
-def tv_loss(y: torch.Tensor) -> torch.Tensor:
-    """Total variation of [-1, 1] images: squared neighbour differences on the 0-255 scale, summed per image and
-    averaged over the batch (Johnson's code)."""
-    y = y.float() * 127.5  # differences on the 0-255 scale
-    dh = (y[..., 1:, :] - y[..., :-1, :]).pow(2).sum()
-    dw = (y[..., :, 1:] - y[..., :, :-1]).pow(2).sum()
-    return (dh + dw) / y.shape[0]
-
-
 class PerceptualLoss(nn.Module):
     """Content (feature) + style (Gram) + total-variation losses on a frozen VGG-16, against one style image.
 
@@ -194,11 +185,9 @@ class PerceptualLoss(nn.Module):
     def set_style(self, style: torch.Tensor) -> None:
         """Store the Gram matrices (1 x C x C buffers, moved with the module) of a 1 x 3 x H x W style image in
         [-1, 1]."""
-        from condgen.nn.features import gram
-
         feats = self.vgg(style.to(self.vgg.scale.device))
         for name in self.style_layers:
-            self.register_buffer(f"gram_{name}", gram(feats[name]), persistent=False)
+            self.register_buffer(f"gram_{name}", losses.gram(feats[name]), persistent=False)
 
     @property
     def grams(self) -> dict[str, torch.Tensor]:
@@ -215,18 +204,16 @@ class PerceptualLoss(nn.Module):
     def forward(self, y: torch.Tensor, content: torch.Tensor | None = None,
                 target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Loss terms of outputs ``y`` against the content images (or their precomputed ``target`` features)."""
-        from condgen.nn.features import gram
-
         grams = self.grams
         if not grams:
             raise ConfigError("PerceptualLoss has no style: call set_style(style_image) first.")
         feats = self.vgg(y)
         if target is None:
             target = self.content_target(content)
-        terms = {"content": F.mse_loss(feats[self.content_layer], target)}
-        terms["style"] = sum(F.mse_loss(gram(feats[name]), grams[name].expand(y.shape[0], -1, -1))
-                             for name in self.style_layers)
-        terms["tv"] = tv_loss(y)
+        layer = self.content_layer
+        terms = {"content": losses.perceptual_loss(feats, {layer: target}, (layer,), kind="mse"),
+                 "style": losses.style_loss(feats, grams, self.style_layers),
+                 "tv": losses.tv_loss(y)}
         terms["total"] = sum(self.weights[k] * terms[k] for k in ("content", "style", "tv") if self.weights[k])
         return terms
 
@@ -366,4 +353,4 @@ class StyleTransfer(GenerativeModel):
 
 
 __all__ = ["ARCHS", "BUILTIN_STYLES", "PerceptualLoss", "StyleConfig", "StyleImageWarning", "StyleTransfer",
-           "build_network", "load_style_image", "open_style_image", "tv_loss"]
+           "build_network", "load_style_image", "open_style_image"]

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-from torch.nn import functional as F
 
 from condgen import losses
 from condgen.config import option
@@ -62,15 +61,6 @@ class UNITConfig:
     saved_before: ClassVar[dict[str, Any]] = {"padding": "reflect"}
 
 
-def kl_unit_variance(mu: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, I) || N(0, I)) = 1/2 ||mu||^2, averaged over elements (the paper fixes the variance at 1)."""
-    return 0.5 * mu.float().pow(2).mean()
-
-
-def _l1(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return F.l1_loss(x.float(), y.float())
-
-
 class UNIT(UnpairedTranslator):
     """Unpaired translation A <-> B through a shared latent space: D step on real images vs detached cross-domain
     translations, then the encoders' and generators' step on the VAE, GAN and cycle-consistency terms."""
@@ -108,10 +98,12 @@ class UNIT(UnpairedTranslator):
         with self.frozen("D"):
             gan_a, gan_b = D(fake_a, fake_b)
             loss_gan = losses.g_loss(cfg.gan_loss, gan_a) + losses.g_loss(cfg.gan_loss, gan_b)
-            loss_recon = _l1(out["x_aa"], real_a) + _l1(out["x_bb"], real_b)
-            loss_cycle = _l1(out["x_aba"], real_a) + _l1(out["x_bab"], real_b)
-            loss_kl = kl_unit_variance(out["mu_a"]) + kl_unit_variance(out["mu_b"])
-            loss_kl_cycle = kl_unit_variance(out["mu_ab"]) + kl_unit_variance(out["mu_ba"])
+            loss_recon = losses.l1(out["x_aa"], real_a) + losses.l1(out["x_bb"], real_b)
+            loss_cycle = losses.cycle_loss(out["x_aba"], real_a) + losses.cycle_loss(out["x_bab"], real_b)
+            # the encoders' KL with the variance fixed at 1 (UNIT's variant: 1/2 mu^2, a mean)
+            loss_kl, loss_kl_cycle = (losses.kl_divergence(out[p], reduction="mean")
+                                      + losses.kl_divergence(out[q], reduction="mean")
+                                      for p, q in (("mu_a", "mu_b"), ("mu_ab", "mu_ba")))
             loss_g = (cfg.lambda_gan * loss_gan + cfg.lambda_recon * loss_recon
                       + (cfg.lambda_kl + cfg.lambda_kl_cycle) * loss_kl + cfg.lambda_kl_cycle * loss_kl_cycle
                       + cfg.lambda_cycle * loss_cycle)
@@ -144,4 +136,4 @@ def _check_domain(domain: str) -> str:
     return domain
 
 
-__all__ = ["UNIT", "UNITConfig", "kl_unit_variance"]
+__all__ = ["UNIT", "UNITConfig"]

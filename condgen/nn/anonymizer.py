@@ -171,13 +171,3 @@ def augment_views(x: torch.Tensor) -> torch.Tensor:
     v = torch.where(pick < 0.3, blur, v)
     v = torch.where(pick > 0.7, v + 0.08 * torch.randn_like(v), v)
     return v.clamp(-1, 1)
-
-
-def contrastive_loss(e1: torch.Tensor, e2: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
-    """NT-Xent over 2N unit embeddings: each view's positive is the other view of the same face."""
-    z = torch.cat([e1, e2])
-    n = e1.shape[0]
-    sim = z @ z.t() / temperature
-    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
-    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
-    return F.cross_entropy(sim, target)

@@ -260,16 +260,5 @@ class VGGFeatures(nn.Module):
         return f"arch={self.arch!r}, layers={self.layers}, weights={self.weights!r}, input_range={self.input_range}"
 
 
-def gram(features: Tensor) -> Tensor:
-    """The Gram matrix of an N x C x H x W feature map, N x C x C: F Fᵀ / (C H W) (Johnson et al. 2016, eq. 3),
-    computed in float32 (also under autocast)."""
-    if features.dim() != 4:
-        raise DataError(f"gram takes an N x C x H x W feature map, got shape {tuple(features.shape)}.")
-    n, c, h, w = features.shape
-    f = features.float().reshape(n, c, h * w)
-    with torch.autocast(device_type=f.device.type, enabled=False):
-        return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
-
-
-__all__ = ["ARCHS", "VGGFeatures", "gram", "imagenet_file_name", "imagenet_url", "imagenet_weights_path",
+__all__ = ["ARCHS", "VGGFeatures", "imagenet_file_name", "imagenet_url", "imagenet_weights_path",
            "layer_index", "layer_names"]

@@ -199,13 +199,6 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) ->
     return mu + eps * torch.exp(0.5 * logvar)
 
 
-def kld(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, I)) summed over the batch and the code: -1/2 Σ(1 + logvar - mu² - e^logvar)
-    (the SPADE code's KLD: a sum, not a mean; weighted by lambda_kld = 0.05)."""
-    mu, logvar = mu.float(), logvar.float()
-    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
-
-
 class PatchFeatureDiscriminator(nn.Module):
     """One scale of SPADE's discriminator (appendix A; the pix2pixHD PatchGAN): 4x4 convs with padding 2,
     ndf channels doubled per layer up to 512; stride 2 except the last hidden layer; spectral + instance norm and
@@ -264,4 +257,4 @@ class SPADEDiscriminator(nn.Module):
 
 
 __all__ = ["UPSAMPLINGS", "ConvEncoder", "PatchFeatureDiscriminator", "SPADEDiscriminator", "SPADEGenerator",
-           "SPADEResBlock", "init_xavier", "kld", "reparameterize", "spectral"]
+           "SPADEResBlock", "init_xavier", "reparameterize", "spectral"]
