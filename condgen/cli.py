@@ -695,6 +695,9 @@ def evaluate(
                                                         "(default: last)"),
     segmenter: Optional[Path] = typer.Option(None, help="spade/oasis/sean: segmenter weights for mIoU (default for "
                                                         "the built-in scenes: trained once and cached)"),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="held-out data to evaluate on instead of the "
+                                                                 "run's data.path (e.g. an imported checkpoint's "
+                                                                 "own dataset); not saved into the run"),
 ) -> None:
     """Held-out metrics of a run: FID/KID (with the real-data floor) and class accuracy for GANs; L1/PSNR/SSIM for
     pix2pix and SR; cycle errors and FID/KID per direction for unpaired models; content/style losses for style;
@@ -702,7 +705,7 @@ def evaluate(
     from condgen.evaluate import evaluate_run, format_results
 
     results = evaluate_run(run, n=n, features=features, weights_path=inception_weights, seed=seed, ema=not no_ema,
-                           checkpoint=checkpoint, segmenter=segmenter)
+                           checkpoint=checkpoint, segmenter=segmenter, data=data)
     _echo(format_results(results))
 
 

@@ -36,14 +36,20 @@ def _generated(model, n: int, seed: int, num_classes: int, batch_size: int = 250
 
 def evaluate_run(run: str | Path, n: int = 2000, features: str = "auto", weights_path: str | Path | None = None,
                  seed: int = 0, ema: bool = True, checkpoint: str | Path | None = None,
-                 segmenter: str | Path | None = None) -> dict[str, Any]:
-    """Compute the metrics of a run's generator and record them in the run directory."""
+                 segmenter: str | Path | None = None, data: str | None = None) -> dict[str, Any]:
+    """Compute the metrics of a run's generator and record them in the run directory. ``data`` evaluates on
+    another dataset than the run's ``data.path`` (an imported checkpoint has none); the run's config is unchanged."""
     from condgen.metrics import class_accuracy, fid_kid, get_feature_extractor
 
     run = Path(run)
     if checkpoint is not None and not Path(checkpoint).is_file() and (run / "checkpoints" / str(checkpoint)).is_file():
         checkpoint = run / "checkpoints" / str(checkpoint)
     model = condgen.load(run, checkpoint=checkpoint, ema=ema)
+    if data is not None:
+        model.run_config.data.path = str(data)
+    elif not model.run_config.data.path:
+        raise DataError(f"{run} names no dataset (an imported checkpoint?): pass the held-out data to evaluate on with "
+                        "--data FOLDER (e.g. the dataset the checkpoint was trained on, in its published layout).")
     kind = type(model).data_kind
     if kind == "unpaired":
         return _record(run, evaluate_unpaired(model, features, weights_path, seed), model.run_config.train.tensorboard)

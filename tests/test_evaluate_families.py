@@ -112,3 +112,22 @@ def test_builtin_segmenter_is_trained_once_and_cached(tmp_path, monkeypatch, cac
     first = ev.builtin_segmenter("scenes64")
     assert first.is_file() and len(calls) == 1 and first.parent == cache_dir / "segmenters"
     assert ev.builtin_segmenter("scenes") == first and len(calls) == 1  # cached: not trained again
+
+
+def test_an_imported_checkpoint_is_evaluated_on_data_given_with_data(tmp_path, capsys, cache_dir, one_thread):
+    import torch
+    import yaml
+    from test_import_weights import RefUnet, randomized
+
+    torch.save(randomized(RefUnet(3, 3, 6, 4)).state_dict(), tmp_path / "g.pth")
+    run = tmp_path / "imported"
+    assert run_cli(capsys, "import-weights", tmp_path / "g.pth", "--out", run)[0] == 0
+    code, _, err = run_cli(capsys, "evaluate", run)
+    assert code == 2 and "--data FOLDER" in err and "Traceback" not in err
+    assert run_cli(capsys, "data", "make", "edges2photos", "--out", tmp_path / "e2p")[0] == 0
+    before = (run / "config.yaml").read_text()
+    code, out, err = run_cli(capsys, "evaluate", run, "--data", tmp_path / "e2p")
+    assert code == 0, err
+    res = json.loads((run / "eval.json").read_text())[-1]
+    assert res["reference"] == f"{tmp_path / 'e2p'}:test" and res["n"] > 0 and "L1" in res
+    assert (run / "config.yaml").read_text() == before and not yaml.safe_load(before)["data"]["path"]
