@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 
 import torch
@@ -72,11 +71,11 @@ def inference_speed(run: Path, precision: str, device: torch.device) -> tuple[to
         raise ConfigError(f"precision must be auto, fp32 or bf16, got {precision!r}.")
     if device.type != "cpu":
         return None, False
-    from condgen.train.calibrate import CACHE_FILE, setting_from
+    from condgen.train.calibrate import CACHE_FILE, read_json, setting_from
 
     try:
-        choice = setting_from(json.loads((Path(run) / CACHE_FILE).read_text())["choice"])
-    except (OSError, ValueError, KeyError, TypeError):
+        choice = setting_from((read_json(Path(run) / CACHE_FILE) or {})["choice"])
+    except (KeyError, TypeError, ValueError):
         return None, False  # no measurement for this run: the exact default
     dtype = choice.dtype if cpu_has_fast_bf16() else None  # a run measured elsewhere: no emulated bf16 here
     return dtype, choice.channels_last

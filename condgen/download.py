@@ -195,11 +195,7 @@ def fetch(url: str, dest: Path, hash_prefix: str = "", progress: bool = True, ti
             finally:
                 if bar is not None:
                     bar.close()
-    digest = hashlib.sha256()
-    with open(part, "rb") as f:
-        while chunk := f.read(1 << 22):
-            digest.update(chunk)
-    sha = digest.hexdigest()
+    sha = _sha256(part)
     if hash_prefix and not sha.startswith(hash_prefix):
         part.unlink(missing_ok=True)
         raise DownloadError(f"{dest.name} is damaged: its SHA-256 {sha} does not start with {hash_prefix}, as the "

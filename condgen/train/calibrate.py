@@ -135,34 +135,43 @@ def _cache_path(folder: Path | None) -> Path:
     return (folder or cache_dir()) / CACHE_FILE
 
 
-def load_cached(key: str, folder: Path | None = None) -> dict[str, Any] | None:
-    """The cached calibration for ``key`` (None if absent or the cache is unreadable)."""
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object from ``path`` (None if absent, unreadable or not an object)."""
     try:
-        data = json.loads(_cache_path(folder).read_text())
+        data = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
-    entry = data.get("entries", {}).get(key) if isinstance(data, dict) and data.get("version") == CACHE_VERSION \
-        else None
+    return data if isinstance(data, dict) else None
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` atomically; a file that cannot be written is skipped (a cache or a record, not needed to
+    train)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        tmp.replace(path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def load_cached(key: str, folder: Path | None = None) -> dict[str, Any] | None:
+    """The cached calibration for ``key`` (None if absent or the cache is unreadable)."""
+    data = read_json(_cache_path(folder))
+    entry = data.get("entries", {}).get(key) if data and data.get("version") == CACHE_VERSION else None
     return entry if isinstance(entry, dict) and isinstance(entry.get("choice"), dict) else None
 
 
 def store_cached(key: str, entry: dict[str, Any], folder: Path | None = None) -> None:
     """Add ``entry`` under ``key`` (atomically; a cache that cannot be written is skipped: it only saves time)."""
     path = _cache_path(folder)
-    try:
-        data = json.loads(path.read_text())
-        if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
-            raise ValueError
-    except (OSError, ValueError):
+    data = read_json(path)
+    if not data or data.get("version") != CACHE_VERSION or not isinstance(data.get("entries"), dict):
         data = {"version": CACHE_VERSION, "entries": {}}
-    data.setdefault("entries", {})[key] = entry
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-        tmp.replace(path)
-    except OSError:
-        pass
+    data["entries"][key] = entry
+    write_json(path, data)
 
 
 def setting_from(d: dict[str, Any]) -> Setting:

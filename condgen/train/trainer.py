@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import json
 import math
 import os
 import random
@@ -87,23 +86,6 @@ def lr_lambda(kind: str, total: int, decay_start: float, step_size: int, gamma: 
             raise ConfigError("train.lr_schedule=step needs train.lr_step_size > 0.")
         return lambda s: gamma ** (s // step_size)
     return lambda s: 1.0
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-        tmp.replace(path)
-    except OSError:  # a record of the choice, not needed to train
-        tmp.unlink(missing_ok=True)
 
 
 def progress_postfix(losses: dict[str, float], images_per_s: float) -> dict[str, str]:
@@ -324,14 +306,14 @@ class Trainer:
                             torch.get_num_threads(), self.device.type)
         entry = None
         if self.is_main:
-            entry = _read_json(own) if resume else None
+            entry = cal.read_json(own) if resume else None
             source = "this run's earlier choice" if entry else "cache"
             entry = entry or cal.load_cached(key)
             if entry is None:
                 source = "measured"
                 entry = self._measure_settings(cal, key)
             entry = {**entry, "source": source, "key": key}
-            _write_json(own, entry)
+            cal.write_json(own, entry)
         entry = dist_utils.broadcast_object(entry)
         choice = cal.setting_from(entry["choice"])
         self.amp_dtype = choice.dtype
