@@ -89,13 +89,13 @@ def _train(model: str, preset: str, run: Path, steps: int | None, extra: list[st
     return time.perf_counter() - t0
 
 
-def _test_items(model, domain: str, n: int):
+def _test_items(model, domain: str, n: int, split: str = "test"):
     """The first ``n`` (all if 0) test images of one domain, C x H x W in [-1, 1], through the run's test-time
     transform (resize to crop_size, no crop or flip, as the reference tests), and their file names."""
     from condgen.data.unpaired import load_unpaired
 
     cfg, m = model.run_config, model.cfg
-    ds = load_unpaired(cfg.data.path, split="test", channels_A=m.in_channels, channels_B=m.out_channels,
+    ds = load_unpaired(cfg.data.path, split=split, channels_A=m.in_channels, channels_B=m.out_channels,
                        preprocess=cfg.data.preprocess, load_size=cfg.data.load_size, crop_size=cfg.data.crop_size,
                        flip=False, train=False, seed=cfg.seed, pairing="serial", multiple=model.multiple())
     files = ds.files_A if domain == "A" else ds.files_B
@@ -106,7 +106,11 @@ def _test_items(model, domain: str, n: int):
 
 
 # ----- photo2tone ---------------------------------------------------------------------------------
-def photo2tone(preset: str, steps: int | None, n_test: int, extra: list[str], grid_path: Path) -> dict:
+VARIANTS_P2T = {"identity 0.5 (paper)": [], "no identity": ["model.lambda_identity=0"]}
+
+
+def photo2tone(preset: str, steps: int | None, n_test: int, extra: list[str], grid_path: Path,
+               variants: tuple[str, ...] = tuple(VARIANTS_P2T), seed: int = 0) -> dict:
     """CycleGAN with and without the identity loss; errors to the hidden true mapping on held-out crops."""
     import torch
 
@@ -118,9 +122,9 @@ def photo2tone(preset: str, steps: int | None, n_test: int, extra: list[str], gr
     out: dict = {"preset": preset, "steps": steps, "extra": extra, "runs_dir": str(root), "variants": {},
                  "threads": set_threads(0), "load_avg_start": load_avg()}
     rows = []
-    for variant, over in (("identity 0.5 (paper)", []), ("no identity", ["model.lambda_identity=0"])):
+    for variant in variants:
         run = root / variant.split()[0].replace("no", "noidt")
-        secs = _train("cyclegan", preset, run, steps, [*over, *extra])
+        secs = _train("cyclegan", preset, run, steps, [f"seed={seed}", *VARIANTS_P2T[variant], *extra])
         model = condgen.load(run)
         a_imgs, names_a = _test_items(model, "A", n_test)
         b_imgs, names_b = _test_items(model, "B", n_test)
@@ -233,6 +237,7 @@ def textures(steps: dict[str, int | None], n_test: int, n_div: int, k_styles: in
 
     import condgen
     from condgen.data.unpaired import GreyDomainWarning
+    from condgen.metrics.fid import fid_from_features
     from condgen.train.images import save_grid
 
     # CycleGAN's and UNIT's quick presets read the grey textures as RGB (three equal channels), knowingly
@@ -257,13 +262,27 @@ def textures(steps: dict[str, int | None], n_test: int, n_div: int, k_styles: in
                 acc = hits.item() / 2
             out["classifier_test_accuracy"] = acc
             print("domain classifier accuracy on real test crops:", round(acc, 4), flush=True)
+            # FID in the judge's 64-d features against the real TRAINING crops of the target domain: the real test
+            # crops give the floor, the untranslated source crops the no-translation baseline
+            with torch.no_grad():
+                ta = torch.stack([_grey(t) for t in _test_items(model, "A", 0, split="train")[0]])
+                tb = torch.stack([_grey(t) for t in _test_items(model, "B", 0, split="train")[0]])
+                feat_train = {"A": _features(clf, ta), "B": _features(clf, tb)}
+                fa, fb = _features(clf, xa), _features(clf, xb)
+            out["fid_floor_B"] = fid_from_features(feat_train["B"], fb)
+            out["fid_floor_A"] = fid_from_features(feat_train["A"], fa)
+            out["fid_no_translation_AtoB"] = fid_from_features(feat_train["B"], fa)
+            out["fid_no_translation_BtoA"] = fid_from_features(feat_train["A"], fb)
+            out["fid_reference"] = {"A": int(ta.shape[0]), "B": int(tb.shape[0])}
         with torch.no_grad():
             ab = torch.stack([_grey(model.translate(a, direction="AtoB")) for a in a_imgs])
             ba = torch.stack([_grey(model.translate(b, direction="BtoA")) for b in b_imgs])
             m = {"AtoB_classified_B": (clf(ab).argmax(1) == 1).float().mean().item(),
                  "BtoA_classified_A": (clf(ba).argmax(1) == 0).float().mean().item(),
                  # how far the output is from its input, so "classified as the target" is not read alone
-                 "AtoB_change_L1": (ab - torch.stack([_grey(a) for a in a_imgs])).abs().mean().item() / 2}
+                 "AtoB_change_L1": (ab - torch.stack([_grey(a) for a in a_imgs])).abs().mean().item() / 2,
+                 "fid_AtoB": fid_from_features(feat_train["B"], _features(clf, ab)),
+                 "fid_BtoA": fid_from_features(feat_train["A"], _features(clf, ba))}
             pix, feat = [], []
             for i, a in enumerate(a_imgs[:n_div]):
                 if name == "munit":
