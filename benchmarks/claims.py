@@ -317,6 +317,7 @@ def row_semantic(work: Path) -> dict:
     steps = steps_quick("spade")
     common = dict(vae=False, seg_steps=800, seed=0, threads=0, jobs=1, n_div=20, k_seeds=8, min_area=0.02,
                   n_region=100, smoke=False, extra={})
+    (work / "sem").mkdir(parents=True, exist_ok=True)
     res = bsem.quality(["spade", "oasis", "sean"], work=work / "sem", steps=steps, images_dir=IMAGES, **common)
     t = {k: v["train_seconds"] for k, v in res["train"].items() if "train_seconds" in v}
     # SPADE again for OASIS's wall-clock (SPADE is the cheaper step), scored the same way
@@ -423,11 +424,17 @@ def run_row(name: str) -> dict:
     settle()
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "_row", name, str(work)], stdout=subprocess.PIPE, text=True)
+    lines = []
+    with subprocess.Popen([sys.executable, __file__, "_row", name, str(work)], stdout=subprocess.PIPE,
+                          text=True) as proc:
+        for line in proc.stdout:  # shown as it comes; the row's record is the CLAIMS-ROW line
+            if line.startswith("CLAIMS-ROW "):
+                lines.append(line)
+            else:
+                sys.stdout.write(line)
+                sys.stdout.flush()
     wall = time.perf_counter() - t0
     load1 = os.getloadavg()[0]
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("CLAIMS-ROW ")]
-    sys.stdout.write("\n".join(ln for ln in proc.stdout.splitlines() if not ln.startswith("CLAIMS-ROW ")) + "\n")
     base = {"row": name, "date": _dt.date.today().isoformat(), "wall_seconds": wall, "machine": machine(),
             "load_avg_1min": {"start": load0, "end": load1}, "busy": load0 > 1.5, "work_dir": str(work)}
     if proc.returncode or not lines:

@@ -237,9 +237,9 @@ def test_builtin_registration():
         info = BUILTIN[name]
         assert info.kind == "unpaired" and dict(info.counts) == bu.COUNTS[name]
     assert BUILTIN["photo2tone"].image_size == 128 and BUILTIN["grass2gravel"].channels == 1
-    a, b = set(bu.PHOTO_DOMAINS["trainA"]), set(bu.PHOTO_DOMAINS["trainB"])
-    assert not a & b and a | b == set(bu.PHOTOS["train"])
-    assert {"motorcycle_left", "motorcycle_right"} <= a or {"motorcycle_left", "motorcycle_right"} <= b
+    # both domains show every train photo (alternate crops), neither a test photo
+    assert set(bu.PHOTO_DOMAINS["trainA"]) == set(bu.PHOTO_DOMAINS["trainB"]) == set(bu.PHOTOS["train"])
+    assert not set(bu.PHOTOS["train"]) & set(bu.PHOTOS["test"])
 
 
 def test_tone_map_is_far_from_identity():
@@ -276,6 +276,8 @@ def test_photo2tone(cache_dir):
     assert photos["trainA"] == set(bu.PHOTO_DOMAINS["trainA"]) and photos["trainB"] == set(bu.PHOTO_DOMAINS["trainB"])
     assert photos["testA"] == photos["testB"] == set(bu.PHOTOS["test"])
     assert not (photos["trainA"] | photos["trainB"]) & photos["testA"]
+    boxes = {f: {(v["source"], tuple(v["box"])) for v in sources["files"][f].values()} for f in ("trainA", "trainB")}
+    assert len(boxes["trainA"]) == len(boxes["trainB"]) == 300 and not boxes["trainA"] & boxes["trainB"]  # unpaired
     assert sources["files"]["testA"] == sources["files"]["testB"]  # same crop behind each testA/testB name
     assert "tone_map" in sources["exact_answer"] and sources["tone_map"]["GAMMA"] == bu.TONE_GAMMA
 

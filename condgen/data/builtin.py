@@ -25,7 +25,7 @@ from condgen.data.images import open_image, resize_to, to_uint8_array, uint8_to_
 from condgen.errors import DataError
 
 # Bump when builtin_arrays or the folder layout changes, so stale caches are rebuilt rather than reused.
-CACHE_VERSION = 2  # 2: photo2tone's stronger grade (issue 18)
+CACHE_VERSION = 3  # 2: photo2tone's stronger grade; 3: its domains cut from the same photos (issue 18)
 _MARKER = ".condgen-builtin.json"  # hidden, so image listing ignores it
 
 

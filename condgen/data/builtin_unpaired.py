@@ -3,11 +3,13 @@
 Nothing here downloads. Both sets are written in the CycleGAN layout, ``<name>/{trainA,trainB,testA,testB}/
 NNNNN.png``, plus ``sources.json`` recording the source image and crop box behind every file.
 
-- ``photo2tone`` (RGB, 128 x 128): domain A is plain photo crops, domain B is crops of *other* photos passed
-  through a fixed hidden colour grade, ``tone_map``. The crops are the paired sets' (``builtin_paired.
-  photo_crops``): trainA comes from the train photos in ``PHOTO_DOMAINS["trainA"]``, trainB from the disjoint
-  ones in ``PHOTO_DOMAINS["trainB"]``, so no training scene appears in both domains and the two can only be
-  related through the mapping. testA is the crops of the test photos (never seen in training) and testB is
+- ``photo2tone`` (RGB, 128 x 128): domain A is plain photo crops, domain B is *other* crops passed through a
+  fixed hidden colour grade, ``tone_map``. The crops are the paired sets' (``builtin_paired.photo_crops``): of
+  each train photo's crops the even-numbered go to trainA and the odd-numbered, graded, to trainB, so no crop is
+  in both domains (nothing is paired) while both domains show the same six scenes, as CycleGAN's own sets show
+  the same kind of scene in both (summer and winter Yosemite): the grade is then the only difference between
+  the domains. (A first version gave each domain three different photos; its CycleGAN B -> A learned the
+  saturated reds and blues of the astronaut and motorcycles, not the inverse grade.) testA is the crops of the test photos (never seen in training) and testB is
   ``tone_map`` of the same crops under the same file names, so the exact answer is known on held-out data in
   both directions: A -> B must give testB, B -> A must give testA. ``true_translation`` applies the mapping to
   tensors, for measuring a translator's error against it.
@@ -37,9 +39,8 @@ SOURCES_FILE = "sources.json"
 CROP_SEED = 0
 
 # ----- photo2tone
-# The two motorcycle views show one scene, so they stay in the same domain.
-PHOTO_DOMAINS = {"trainA": ("astronaut", "motorcycle_left", "motorcycle_right"),
-                 "trainB": ("coffee", "rocket", "china")}
+# Both domains draw from every train photo: crop k of a photo goes to trainA if k is even, else to trainB.
+PHOTO_DOMAINS = {"trainA": PHOTOS["train"], "trainB": PHOTOS["train"]}
 # The hidden mapping (see tone_map). Rows of the mix are non-negative and sum to 1, so a pixel in [0, 1] stays in
 # [0, 1] and the grade is invertible (det 0.32) before 8-bit rounding; the cast lifts red and cuts blue.
 TONE_MIX = ((0.70, 0.30, 0.00),
@@ -141,8 +142,11 @@ def texture_boxes(texture: str, split: str, width: int) -> list[tuple[int, int, 
 
 def _photo2tone() -> dict[str, list[tuple[str, list, np.ndarray]]]:
     crops = photo_crops()
-    out = {folder: [(photo, list(box), rgb) for photo, box, rgb in crops["train"] if photo in photos]
-           for folder, photos in PHOTO_DOMAINS.items()}
+    out: dict = {"trainA": [], "trainB": []}
+    seen: dict[str, int] = {}
+    for photo, box, rgb in crops["train"]:
+        k = seen[photo] = seen.get(photo, -1) + 1
+        out["trainA" if k % 2 == 0 else "trainB"].append((photo, list(box), rgb))
     out["testA"] = [(photo, list(box), rgb) for photo, box, rgb in crops["test"]]
     out["testB"] = [(photo, box, tone_map(rgb)) for photo, box, rgb in out["testA"]]
     out["trainB"] = [(photo, box, tone_map(rgb)) for photo, box, rgb in out["trainB"]]
@@ -180,7 +184,8 @@ def write_unpaired(name: str, dest: Path) -> dict[str, int]:
                          "GAIN": list(TONE_GAIN), "OFFSET": list(TONE_OFFSET)},
             "exact_answer": "testB/NNNNN.png is tone_map(testA/NNNNN.png), the same held-out crop: A -> B on "
                             "testA should give testB and B -> A on testB should give testA. trainA and trainB "
-                            "come from disjoint photos; test photos are in neither.",
+                            "hold alternate crops of the same train photos (no crop in both); test photos are in "
+                            "neither.",
         })
     else:
         folders = _grass2gravel()
