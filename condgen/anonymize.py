@@ -24,7 +24,7 @@ def load_anonymizer(run: Path | None, device: str = "cpu"):
                           "anonymizer --data faces --preset quick --out runs/anonymizer` (a few minutes on a CPU), "
                           "then `condgen anonymize PHOTO --run runs/anonymizer --out OUT.png`.")
     model = condgen.load(run, device=device)
-    if not hasattr(model, "restore") or not hasattr(model, "code"):
+    if model.task != "anonymize":
         raise ConfigError(f"{run} is a {model.run_config.model_name} run; `condgen anonymize` needs an anonymizer "
                           f"(`condgen train anonymizer --data faces`).")
     return model

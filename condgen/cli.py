@@ -197,7 +197,7 @@ def sample(
 
         check_image_name(out)
     model = condgen.load(run, ema=not no_ema)
-    if not hasattr(model, "sample_z"):
+    if model.task != "sample":
         raise ConfigError(f"`condgen sample` needs a noise-driven model; {model.run_config.model_name} is not one.")
     num_classes = getattr(model.cfg, "num_classes", 0)
     if label is not None and not num_classes:
@@ -316,16 +316,13 @@ def translate(
 
     model = condgen.load(run, device=device, precision=precision)
     name = model.run_config.model_name
-    if not hasattr(model, "translate"):
+    if model.task == "sample":
         raise ConfigError(f"`condgen translate` needs an image-to-image model; {name} generates from noise "
                           f"(use `condgen sample`).")
-    import inspect
-
-    takes = inspect.signature(model.translate).parameters
-    needs = [p for p in list(takes)[1:] if takes[p].default is inspect.Parameter.empty
-             and takes[p].kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+    takes = model.translate_options
+    needs = model.translate_requires
     if needs:  # e.g. the anonymizer's passcode
-        verb = "`condgen anonymize`" if hasattr(model, "restore") else "the Python API"
+        verb = "`condgen anonymize`" if model.task == "anonymize" else "the Python API"
         raise ConfigError(f"{name} needs {', '.join(needs)} to translate, which `condgen translate` does not take; "
                           f"use {verb}.")
     given = {"--direction": ("direction", direction), "--num-styles": ("num_styles", num_styles),
@@ -362,7 +359,7 @@ def translate(
     from condgen.data.images import open_image
 
     def style_channels() -> int:
-        if hasattr(model, "input_channels"):  # the target domain's channels
+        if model.two_way:  # the target domain's channels
             return model.input_channels("AtoB" if kwargs.get("direction") == "BtoA" else "BtoA")
         return 3
 
@@ -433,7 +430,7 @@ def upscale(
     from condgen.translate import translate_files
 
     model = condgen.load(run, device=device, precision=precision)
-    if not hasattr(model, "upscale"):
+    if model.task != "upscale":
         raise ConfigError(f"`condgen upscale` needs a super-resolution model (srresnet, srgan); "
                           f"{model.run_config.model_name} is not one (use `condgen translate` or `condgen sample`).")
     if tile is not None:
@@ -522,7 +519,7 @@ def stylize(
 
     run, inputs = paths[0], paths[1:]
     model = condgen.load(run, device=device, precision=precision)
-    if not hasattr(model, "stylize"):
+    if model.task != "stylize":
         raise ConfigError(f"`condgen stylize` needs a style run (condgen train style); {run} is a "
                           f"{model.run_config.model_name} run.")
     if tile is not None:

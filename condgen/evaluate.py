@@ -59,7 +59,7 @@ def evaluate_run(run: str | Path, n: int = 2000, features: str = "auto", weights
         return _record(run, evaluate_semantic(model, segmenter, seed), model.run_config.train.tensorboard)
     if has_targets(model):
         return _record(run, evaluate_with_targets(model, run), model.run_config.train.tensorboard)
-    if not hasattr(model, "sample_z"):
+    if model.task != "sample":
         raise ConfigError(f"condgen evaluate measures generators (FID/KID: gan, dcgan, cgan) and models with "
                           f"targets (pix2pix, srresnet, srgan: L1/PSNR/SSIM on the test split); "
                           f"{model.run_config.model_name} is neither yet.")

@@ -210,11 +210,12 @@ class TranslatorDemo:
 
     def __init__(self, model, limits: _Limits):
         self.model, self.limits = model, limits
-        self.verb = next(v for v in ("stylize", "upscale", "translate") if hasattr(model, v))
-        self.two_way = hasattr(model, "input_channels")
+        self.verb = model.task  # "translate", "upscale" or "stylize": the verb of that name
+        self.two_way = bool(getattr(model, "two_way", False))
         self.styles = bool(getattr(model, "supports_styles", False))
         self.scale = int(getattr(model.cfg, "scale", 1) or 1) if self.verb == "upscale" else 1
-        self.has_eval_switch = self.verb == "translate" and not self.two_way and _takes(model.translate, "eval_mode")
+        self.has_eval_switch = (self.verb == "translate" and not self.two_way
+                                and "eval_mode" in getattr(model, "translate_options", ()))
 
     def channels(self, direction: str = "AtoB") -> int:
         """Channels of the input images (of ``direction``'s source domain)."""
@@ -291,7 +292,7 @@ class SemanticDemo:
         self.model, self.limits = model, limits
         self.label_nc = int(model.cfg.label_nc)
         # SPADE takes a style image only with its VAE; SEAN always (region styles from an example photo)
-        self.uses_regions = _takes(model.translate, "region_styles")
+        self.uses_regions = "region_styles" in getattr(model, "translate_options", ())
         self.uses_style = bool(getattr(model.cfg, "use_vae", False)) or self.uses_regions
         from condgen.nn.labels import label_palette
 
@@ -394,27 +395,16 @@ class SemanticDemo:
         return np.broadcast_to(self.palette[0], (h, w, 3)).copy()
 
 
-def _takes(fn: Callable, name: str) -> bool:
-    import inspect
-
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def demo_for(model, limits: _Limits):
-    """The demo for a model, chosen by its verbs and attributes; ModelError when it has none the demo knows."""
-    if getattr(model.cfg, "label_nc", None) and hasattr(model, "translate"):
-        return SemanticDemo(model, limits)
-    if hasattr(model, "anonymize") and hasattr(model, "restore"):
-        return AnonymizerDemo(model, limits)
-    if any(hasattr(model, v) for v in ("translate", "upscale", "stylize")):
-        return TranslatorDemo(model, limits)
-    if hasattr(model, "sample_z") and hasattr(model, "generate"):
-        return GeneratorDemo(model, limits)
-    raise ModelError(f"model {model.run_config.model_name} has no verb the demo knows (generate + sample_z, "
-                     "translate, upscale, stylize).")
+    """The demo for a model, chosen by the task it declares (``model.task``), never by its name; ModelError when
+    the demo knows no such task."""
+    demos = {"synthesize": SemanticDemo, "anonymize": AnonymizerDemo, "translate": TranslatorDemo,
+             "upscale": TranslatorDemo, "stylize": TranslatorDemo, "sample": GeneratorDemo}
+    task = getattr(model, "task", None)
+    if task not in demos:
+        raise ModelError(f"model {model.run_config.model_name} has no verb the demo knows (its task {task!r} is "
+                         f"none of {', '.join(demos)}).")
+    return demos[task](model, limits)
 
 
 # ----- gradio components that never let gradio decode an upload --------------------------------------------

@@ -205,11 +205,8 @@ def translate_files(model, inputs: list[Path], out_dir: Path, max_output_pixels:
                         else [f"{stem}.png"])
     out_dir.mkdir(parents=True, exist_ok=True)
     written, failed = [], []
-    if hasattr(model, "input_channels"):
-        channels = model.input_channels(kwargs.get("direction") or "AtoB")
-    else:
-        channels = getattr(model.cfg, "in_channels", getattr(model.cfg, "channels", 3))
-    scale = int(getattr(model.cfg, "scale", 1)) if hasattr(model, "upscale") else 1
+    channels = model.input_channels(kwargs.get("direction") or "AtoB")
+    scale = int(getattr(model.cfg, "scale", 1)) if model.task == "upscale" else 1
     opener = getattr(model, "open_input", None)  # e.g. label maps: read their ids, not their colours
     for f in files:
         try:

@@ -19,7 +19,6 @@ Every failure to read a video raises ``UnreadableVideoError`` (a ``DataError``) 
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 import re
@@ -471,10 +470,10 @@ def frames_to_tensor(frames: list[np.ndarray], channels: int) -> torch.Tensor:
 def check_video_model(model) -> None:
     """ConfigError unless ``model`` translates images (not label maps, not noise)."""
     name = getattr(getattr(model, "run_config", None), "model_name", None) or type(model).__name__
-    if not hasattr(model, "translate"):
+    if model.task == "sample":
         raise ConfigError(f"video translation needs an image-to-image model; {name} generates from noise "
                           f"(use `condgen sample`).")
-    if getattr(model, "open_input", None) is not None:
+    if model.task == "synthesize":
         raise ConfigError(f"{name} synthesises images from semantic label maps, not from photos: a video's frames "
                           f"are not label maps. Translate a video with an image-to-image model (pix2pix, cyclegan, "
                           f"unit, munit, style, srresnet/srgan).")
@@ -518,28 +517,24 @@ def translate_video(model, src: str | Path, dst: str | Path, batch_size: int = 8
     if dst.exists() and src.exists() and dst.resolve() == src.resolve():
         raise ConfigError(f"the output {dst} is the input video; choose another output path.")
 
-    takes = inspect.signature(model.translate).parameters
+    takes = model.translate_options
     kwargs = dict(translate_kwargs)
     if kwargs.pop("num_styles", 1) not in (1, None):
         raise ConfigError("a video gets one style: num_styles > 1 (several outputs per input) does not apply to "
                           "video; pick the style with seed, or give style_image.")
     if kwargs.pop("as_list", False):
         raise ConfigError("as_list does not apply to video (one output frame per input frame).")
-    unknown = sorted(k for k in kwargs if k not in takes and not any(
-        p.kind == p.VAR_KEYWORD for p in takes.values()))
+    unknown = sorted(k for k in kwargs if k not in takes)
     if unknown:
         raise ConfigError(f"{type(model).__name__}.translate takes no {', '.join(unknown)}.")
     stochastic = "eval_mode" in takes and not (kwargs["eval_mode"] if kwargs.get("eval_mode") is not None
                                                else getattr(model.cfg, "eval_mode", True))
     fresh_styles = (not stable and "style" in takes and kwargs.get("style") is None
-                    and kwargs.get("style_image") is None and hasattr(model.cfg, "style_dim"))
+                    and kwargs.get("style_image") is None)
     if "seed" in takes and not fresh_styles:
         kwargs["seed"] = seed
     batch = 1 if stochastic else batch_size
-    if hasattr(model, "input_channels"):
-        channels = model.input_channels(kwargs.get("direction") or "AtoB")
-    else:
-        channels = getattr(model.cfg, "in_channels", getattr(model.cfg, "channels", 3))
+    channels = model.input_channels(kwargs.get("direction") or "AtoB")
 
     blender = FlowBlender(flow_blend) if flow_blend > 0 else None
     meter_in, meter_out = FlickerMeter(), FlickerMeter()

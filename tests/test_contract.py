@@ -209,6 +209,29 @@ def test_onnx_export_matches_pytorch(name, runs, tmp_path):
     assert [i.name for i in session.get_inputs()] == list(report["inputs"])
 
 
+TASK_VERB = {"sample": "sample_z", "translate": "translate", "synthesize": "translate", "upscale": "upscale",
+             "stylize": "stylize", "anonymize": "anonymize"}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_declared_capabilities_match_the_code(name):
+    """The CLI, the demo and video trust what a model declares (task, translate options, two-way); the
+    declarations must say what its methods take (the one place signatures are read)."""
+    cls = MODELS[name]
+    assert cls.task == entry(name).task and hasattr(cls, TASK_VERB[cls.task]), name
+    assert hasattr(cls, "translate") == (cls.task != "sample"), name
+    if cls.task == "sample":
+        assert not cls.translate_options and not cls.translate_requires and not cls.two_way
+        return
+    params = inspect.signature(cls.translate).parameters
+    names = [p for p in list(params)[2:] if params[p].kind not in (inspect.Parameter.VAR_POSITIONAL,
+                                                                    inspect.Parameter.VAR_KEYWORD)]
+    required = tuple(p for p in names if params[p].default is inspect.Parameter.empty)
+    assert cls.translate_requires == required, name
+    assert cls.translate_options == frozenset(names) - set(required), name
+    assert cls.two_way == ("direction" in cls.translate_options), name
+
+
 def test_every_entry_is_a_registered_model_with_a_known_task_and_needs_no_pretrained_weights():
     """No stale entries, every task has a verb check, and no tiny run needs a VGG file: its VGG loss is off
     (lambda_vgg=0) or runs on random weights (vgg_weights=random)."""

@@ -179,6 +179,7 @@ class FakeSemantic:
     def __init__(self, label_nc=4):
         self.cfg = SimpleNamespace(label_nc=label_nc, use_vae=False)
         self.run_config = SimpleNamespace(model_name="fakespade")
+        self.task, self.two_way, self.translate_options = "synthesize", False, frozenset({"seed", "style_image"})
         self.calls = []
 
     def translate(self, labels, seed=0, style_image=None):
@@ -250,11 +251,12 @@ def test_semantic_tab_with_a_real_spade(tmp_path):
     assert painted.size == (256, 256)
 
 
-def test_dispatch_on_verbs_not_names():
+def test_dispatch_on_declared_tasks_not_names():
     limits = serve_mod._Limits(10**6, None)
-    style = SimpleNamespace(cfg=SimpleNamespace(tile_size=0), stylize=lambda im: im, translate=lambda im: im)
+    style = SimpleNamespace(cfg=SimpleNamespace(tile_size=0), stylize=lambda im: im, translate=lambda im: im,
+                            task="stylize")
     assert serve_mod.demo_for(style, limits).verb == "stylize"
-    sr = SimpleNamespace(cfg=SimpleNamespace(scale=4, channels=3), upscale=lambda im: im)
+    sr = SimpleNamespace(cfg=SimpleNamespace(scale=4, channels=3), upscale=lambda im: im, task="upscale")
     d = serve_mod.demo_for(sr, limits)
     assert (d.kind, d.verb, d.scale) == ("translator", "upscale", 4)
     with pytest.raises(Exception, match="no verb the demo knows"):

@@ -121,6 +121,9 @@ class Anonymizer(GenerativeModel):
 
     Config = AnonymizerConfig
     data_kind = "images"
+    task = "anonymize"
+    translate_options = frozenset({"restore"})
+    translate_requires = ("passcode",)
     ema_nets = ("G",)
     frozen_modules = ("features",)
     val_splits = ("test",)

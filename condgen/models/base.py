@@ -55,6 +55,16 @@ class GenerativeModel:
     grid_columns: ClassVar[tuple[str, ...]] = ()
     #: training defaults of the paper (dotted sections "data"/"train"), under YAML presets and --set
     train_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: what the model does, which picks its CLI verb, its demo and what video accepts: "sample" (images from
+    #: noise), "translate" (image to image), "synthesize" (label map to image), "upscale", "stylize", "anonymize"
+    task: ClassVar[str] = "sample"
+    #: keyword options ``translate`` takes beyond its input (the CLI offers a flag, the demo a control, video
+    #: passes them on); tests/test_contract.py checks them against the signature
+    translate_options: ClassVar[frozenset[str]] = frozenset()
+    #: what ``translate`` needs beyond its input and `condgen translate` cannot give (the anonymizer's passcode)
+    translate_requires: ClassVar[tuple[str, ...]] = ()
+    #: translates both ways (``direction`` AtoB / BtoA), each domain with its own channels
+    two_way: ClassVar[bool] = False
 
     def __init__(self, cfg: Any):
         self.cfg = cfg
@@ -70,6 +80,10 @@ class GenerativeModel:
         #: set by the trainer for train.nan_policy=skip: ``optimize`` skips updates whose loss is not finite
         self.skip_nonfinite = False
         self.skipped_updates = 0
+
+    def input_channels(self, direction: str = "AtoB") -> int:
+        """Channels of the images ``translate`` reads (in ``direction``, for two-way models)."""
+        return int(getattr(self.cfg, "in_channels", getattr(self.cfg, "channels", 3)))
 
     @classmethod
     def for_inference(cls, cfg: Any) -> GenerativeModel:

@@ -80,6 +80,7 @@ class MUNIT(UnpairedTranslator):
     supports_styles = True
     downsamplings = 2
     grid_nrow = 2 + 2 * GRID_STYLES  # A | 3 x A->B | B | 3 x B->A
+    translate_options = frozenset({"direction", "num_styles", "seed", "style", "style_image", "as_list"})
     grid_columns = ("A", *[f"A->B s{i}" for i in range(GRID_STYLES)], "B", *[f"B->A s{i}" for i in range(GRID_STYLES)])
     train_defaults = LATENT_TRAIN_DEFAULTS  # appendix B: batch 1, LR halved every 100k; 1M = released max_iter
 

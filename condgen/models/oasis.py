@@ -111,6 +111,8 @@ class OASIS(GenerativeModel):
     Config = OASISConfig
     frozen_modules = ("vgg",)  # moved by GenerativeModel.to
     data_kind = "semantic"
+    task = "synthesize"
+    translate_options = frozenset({"seed", "resample_classes", "resample_seed", "z"})
     ema_nets = ("G",)
     ema_copies_norm_stats = False  # the EMA G's BN statistics are re-estimated (reestimate_bn), not copied
     grid_nrow = 4  # rows of colourised label | generated (noise a) | generated (noise b) | real

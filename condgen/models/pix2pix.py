@@ -62,6 +62,8 @@ class Pix2Pix(GenerativeModel):
 
     Config = Pix2PixConfig
     data_kind = "paired"
+    task = "translate"
+    translate_options = frozenset({"eval_mode"})
     ema_nets = ("G",)
     val_splits = ("val", "test")
     grid_nrow = val_grid_nrow = 3  # rows of input | output | target

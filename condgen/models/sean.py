@@ -100,6 +100,8 @@ class SEAN(SPADE):
 
     Config = SEANConfig
     data_kind = "semantic"
+    translate_options = frozenset({"style_image", "region_styles", "seed", "instance", "style_segmap",
+                                   "style_matrix"})
     ema_nets = ("G", "E")
     grid_nrow = 4  # colourised label | reconstruction | with the next image's styles | real
     grid_columns = ("label", "own styles", "next styles", "real")

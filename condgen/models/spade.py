@@ -106,6 +106,8 @@ class SPADE(GenerativeModel):
     Config = SPADEConfig
     frozen_modules = ("vgg",)  # moved by GenerativeModel.to
     data_kind = "semantic"
+    task = "synthesize"
+    translate_options = frozenset({"seed", "style_image", "instance", "z"})
     ema_nets = ("G",)
     grid_nrow = 3  # rows of colourised label | generated | real
     grid_columns = ("label", "generated", "real")

@@ -42,6 +42,7 @@ class SRResNet(GenerativeModel):
 
     Config = SRResNetConfig
     data_kind = "sr"
+    task = "upscale"
     ema_nets = ("G",)
     val_splits = ("val", "test")
     grid_nrow = val_grid_nrow = 3  # rows of bicubic | SR | HR

@@ -226,6 +226,7 @@ class StyleTransfer(GenerativeModel):
     Config = StyleConfig
     frozen_modules = ("loss",)  # moved by GenerativeModel.to
     data_kind = "content"
+    task = "stylize"
     ema_nets = ("G",)
     val_splits = ("test", "val")
     grid_nrow = val_grid_nrow = 4  # two (content | stylised) pairs per row

@@ -38,6 +38,9 @@ class UnpairedTranslator(GenerativeModel):
     ``out_channels`` (domain B) and ``tile_size``."""
 
     data_kind = "unpaired"
+    task = "translate"
+    two_way = True
+    translate_options = frozenset({"direction"})
     grid_nrow = 4  # A | A->B | B | B->A
     grid_columns = ("A", "A->B", "B", "B->A")
     #: stride-2 downsamplings of the generators: inputs are padded to a multiple of 2**downsamplings
