@@ -45,6 +45,8 @@ def data_url(data: bytes, mime="image/png") -> str:
 class Recorder:
     """A translator that records the size of each image it is given."""
 
+    task, translate_options, two_way = "translate", frozenset(), False
+
     def __init__(self):
         self.cfg = SimpleNamespace(in_channels=3)
         self.seen = []
@@ -272,6 +274,8 @@ def test_the_paint_canvas_reads_only_uploads_and_keeps_no_files(env):
 # ----- through the real Gradio HTTP API ---------------------------------------------------------------------------
 class FakeSR:
     """An x2 'upscaler' (the second tab, as ``condgen serve RUN_a RUN_sr``)."""
+
+    task = "upscale"
 
     def __init__(self):
         self.cfg = SimpleNamespace(scale=2, channels=3)

@@ -102,10 +102,15 @@ def p2p_run(tmp_path_factory, cache_dir):
 
 
 class Identity:
-    """An image translator that returns its input."""
+    """An image translator that returns its input (declaring what a model declares, as video reads it)."""
+
+    task, translate_options, two_way = "translate", frozenset(), False
 
     class cfg:  # noqa: N801
         in_channels = 3
+
+    def input_channels(self, direction="AtoB"):
+        return self.cfg.in_channels
 
     def translate(self, image):
         return image

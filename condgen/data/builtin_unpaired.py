@@ -9,7 +9,8 @@ NNNNN.png``, plus ``sources.json`` recording the source image and crop box behin
   in both domains (nothing is paired) while both domains show the same six scenes, as CycleGAN's own sets show
   the same kind of scene in both (summer and winter Yosemite): the grade is then the only difference between
   the domains. (A first version gave each domain three different photos; its CycleGAN B -> A learned the
-  saturated reds and blues of the astronaut and motorcycles, not the inverse grade.) testA is the crops of the test photos (never seen in training) and testB is
+  saturated reds and blues of the astronaut and motorcycles, not the inverse grade.) testA is the crops of the
+  test photos (never seen in training) and testB is
   ``tone_map`` of the same crops under the same file names, so the exact answer is known on held-out data in
   both directions: A -> B must give testB, B -> A must give testA. ``true_translation`` applies the mapping to
   tensors, for measuring a translator's error against it.
