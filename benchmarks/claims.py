@@ -462,8 +462,9 @@ def table(rows: dict) -> str:
         meta = (f"seed {', '.join(map(str, r.get('seeds', [])))} · {_steps_text(r.get('steps', {}))} · "
                 f"{r['wall_seconds'] / 60:.1f} min ({r.get('train_seconds', 0) / 60:.1f} training) · {cpu} · "
                 f"{la['start']:.2f} → {la['end']:.2f}{busy} · {r['date']}")
-        lines.append(f"| {name.replace('_', ', ')} | {r['claim']} · {r['paper']} | {r['bar']} | {r['measured']} | "
-                     f"{'**yes**' if r['holds'] else '**no**'} | {meta} |")
+        cells = [name.replace("_", ", "), f"{r['claim']} · {r['paper']}", r["bar"], r["measured"],
+                 "**yes**" if r["holds"] else "**no**", meta]
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")  # |Δ| inside a cell
     held = sum(1 for n in ROWS if rows.get(n, {}).get("holds"))
     lines.append("")
     lines.append(f"{held} of {len(ROWS)} rows hold.")
