@@ -255,6 +255,25 @@ def test_damaged_checkpoints_are_named_and_the_newest_intact_one_is_used(tmp_pat
         condgen.load(run)
 
 
+def test_a_kill_between_the_step_file_and_last_pt_loses_no_step(tmp_path, tiny):
+    """Killed after step_N.pt is written but before last.pt is updated (CI saw it: resume went back 2 steps):
+    the newer numbered checkpoint wins over the stale last.pt."""
+    import shutil
+
+    from condgen.train.checkpoint import CheckpointManager
+
+    run = tmp_path / "r"
+    ck = run / "checkpoints"
+    train(_cfg([*tiny, "train.checkpoint_every=1", "train.keep_checkpoints=3"], 3), run)
+    last, s2, s3 = ck / "last.pt", ck / "step_0000002.pt", ck / "step_0000003.pt"
+    shutil.copyfile(s2, last)  # last.pt still holds step 2 ...
+    t = s3.stat().st_mtime_ns
+    os.utime(last, ns=(t - 10**9, t - 10**9))  # ... and was written before step_3.pt
+    path, state = CheckpointManager(run).load_latest()
+    assert path == s3 and state["step"] == 3
+    assert train(_cfg(tiny, 4), run, resume=True).step == 4 and load_checkpoint(last)["step"] == 4
+
+
 # ----- 7. resuming a finished run -------------------------------------------------------------------
 @pytest.fixture
 def pairs(tmp_path):

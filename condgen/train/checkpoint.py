@@ -212,9 +212,23 @@ class CheckpointManager:
         return self.dir / f"step_{step:07d}.pt"
 
     def candidates(self) -> list[Path]:
-        """``last.pt`` if present, then the numbered checkpoints, newest first."""
+        """The numbered checkpoints newest first, with ``last.pt`` ahead of every one it is at least as new as (by
+        modification time): a process killed after writing ``step_N.pt`` but before copying it to ``last.pt``
+        leaves an older ``last.pt``, and resuming must not lose step N."""
+        numbered = [self.path(s) for s in reversed(self.steps())]
         last = self.dir / "last.pt"
-        return [last] * last.is_file() + [self.path(s) for s in reversed(self.steps())]
+        if not last.is_file():
+            return numbered
+
+        def mtime(p: Path) -> int:
+            try:
+                return p.stat().st_mtime_ns
+            except OSError:  # pruned meanwhile
+                return -1
+
+        t_last = mtime(last)
+        newer = [p for p in numbered if mtime(p) > t_last]
+        return [*newer, last, *(p for p in numbered if p not in newer)]
 
     def latest(self) -> Path | None:
         """``last.pt`` if present, else the newest numbered checkpoint."""
