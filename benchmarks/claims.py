@@ -294,8 +294,10 @@ def row_style(work: Path) -> dict:
     import bench_style as bst
 
     pic = IMAGES / "style_grid.png"
-    cfg_crop = 96
-    res = bst.quality(None, steps_quick("style"), cfg_crop, 0, 0, 128, 100, "noise", 5, False, pic)
+    from condgen.cli import resolve_config
+
+    crop = resolve_config("style", None, None, "quick", []).data.crop_size  # the preset's own crop (96)
+    res = bst.quality(None, steps_quick("style"), crop, 0, 0, 128, 100, "noise", 5, False, pic)
     net, gat = res["mean"]["network"]["total"], res["mean"]["gatys"]["total"]
     inp = res["mean"]["input"]["total"]
     speed = res["seconds_per_image"]["ratio"]
