@@ -101,6 +101,7 @@ def _flops_child(a: dict) -> None:
     from condgen.cli import resolve_config
     from condgen.models import get_model_class
     from condgen.train.trainer import seed_everything
+    from condgen.train.update import model_batch
 
     cfg = resolve_config("pix2pix", "edges2photos", None, None,
                          _speed_overrides(a["size"], a["ngf"], "fp32", "false", 1))
@@ -111,7 +112,7 @@ def _flops_child(a: dict) -> None:
     model = cls(cfg.model)
     model.to("cpu")
     model.train_mode(True)
-    batch = model.prepare_batch(batch)
+    batch = model_batch(model, batch)
     with FlopCounterMode(display=False) as fc:
         model.training_step(batch)
     by_op = {str(k): int(v) for k, v in fc.get_flop_counts().get("Global", {}).items()}

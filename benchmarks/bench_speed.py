@@ -97,8 +97,10 @@ def step_flops(model, batch) -> int:
 
     from torch.utils.flop_counter import FlopCounterMode
 
+    from condgen.train.update import model_batch
+
     m = copy.deepcopy(model)
-    b = m.prepare_batch(batch)
+    b = model_batch(m, batch)
     with FlopCounterMode(display=False) as fc:
         m.training_step(b)
     return int(fc.get_total_flops())

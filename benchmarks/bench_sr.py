@@ -116,6 +116,7 @@ def _flops_child(a: dict) -> None:
     from condgen.cli import resolve_config
     from condgen.models import get_model_class
     from condgen.train.trainer import seed_everything
+    from condgen.train.update import model_batch
 
     cfg = resolve_config("srresnet", "photos", None, None, _speed_overrides(a["net"], "fp32", "false", 1))
     seed_everything(0)
@@ -125,7 +126,7 @@ def _flops_child(a: dict) -> None:
     model = cls(cfg.model)
     model.to("cpu")
     model.train_mode(True)
-    batch = model.prepare_batch(batch)
+    batch = model_batch(model, batch)
     with FlopCounterMode(display=False) as fc:
         model.training_step(batch)
     params = sum(p.numel() for p in model.nets["G"].parameters())

@@ -13,6 +13,7 @@ import torch
 
 import condgen
 from condgen.errors import ConfigError, DataError
+from condgen.train.update import model_batch
 
 
 def _dataset_images(ds, batch_size: int = 256):
@@ -82,7 +83,7 @@ def evaluate_run(run: str | Path, n: int = 2000, features: str = "auto", weights
                 labels.append(lab)
     scores = fid_kid(_dataset_images(test_ds), iter(fakes), extractor)
     results: dict[str, Any] = {
-        "step": getattr(model, "step", None), "n_fake": scores["n_fake"], "n_real": scores["n_real"],
+        "step": model.step, "n_fake": scores["n_fake"], "n_real": scores["n_real"],
         "reference": f"{data}:{ref_split}", "features": scores["features"], "ema": bool(model.ema),
         "fid": scores["fid"], "kid_mean": scores["kid_mean"], "kid_std": scores["kid_std"],
     }
@@ -155,7 +156,7 @@ def evaluate_unpaired(model, features: str, weights_path, seed: int) -> dict[str
     def l1(x, y):  # mean absolute error on [0, 1] images
         return ((x.clamp(-1, 1) - y.clamp(-1, 1)).abs() / 2).mean().item()
 
-    results: dict[str, Any] = {"step": getattr(model, "step", None), "kind": "unpaired", "ema": bool(model.ema),
+    results: dict[str, Any] = {"step": model.step, "kind": "unpaired", "ema": bool(model.ema),
                                "reference": f"{cfg.data.path}:{split}", "n": n,
                                "cycle_L1_A": l1(aba, a), "cycle_L1_B": l1(bab, b)}
     if builtin_name(str(cfg.data.path)) == "photo2tone":
@@ -193,8 +194,8 @@ def evaluate_style(model, run: Path) -> dict[str, Any]:
     if grid is not None:
         from condgen.train.images import save_grid
 
-        save_grid(grid, run / "eval_grid.png", nrow=getattr(model, "val_grid_nrow", 4))
-    return {"step": getattr(model, "step", None), "kind": "style", "ema": bool(model.ema),
+        save_grid(grid, run / "eval_grid.png", nrow=model.val_grid_nrow)
+    return {"step": model.step, "kind": "style", "ema": bool(model.ema),
             "reference": f"{cfg.data.path}:{split}", "n": len(ds), "vgg_weights": str(model.cfg.vgg_weights),
             "style_image": str(model.cfg.style_image), **metrics}
 
@@ -264,7 +265,7 @@ def evaluate_semantic(model, segmenter: str | Path | None, seed: int) -> dict[st
         conf = confusion_matrix(torch.cat([net.predict(b) for b in to_seg(x).split(64)]), labels, net.num_classes)
         scores[name] = seg_scores(conf)
     fk = fid_kid(iter([to_seg(real)]), iter([to_seg(fake)]), SegmenterFeatures(net))
-    return {"step": getattr(model, "step", None), "kind": "semantic", "ema": bool(model.ema),
+    return {"step": model.step, "kind": "semantic", "ema": bool(model.ema),
             "reference": f"{cfg.data.path}:{split}", "n": len(items), "segmenter": str(segmenter),
             "miou": scores["generated"]["miou"], "pixel_accuracy": scores["generated"]["pixel_accuracy"],
             "miou_real": scores["real"]["miou"], "fid_segmenter": fk["fid"], "kid_segmenter": fk["kid_mean"]}
@@ -292,7 +293,7 @@ def evaluate_with_targets(model, run: Path) -> dict[str, Any]:
     per_image, grids = [], []
     with model.inference():
         for batch in loader:
-            metrics, grid = model.validate([model.prepare_batch(batch)])
+            metrics, grid = model.validate([model_batch(model, batch)])
             for k, v in metrics.items():
                 sums[k] = sums.get(k, 0.0) + v
             path = batch.get("path", [None])[0]
@@ -300,9 +301,9 @@ def evaluate_with_targets(model, run: Path) -> dict[str, Any]:
             if grid is not None and len(grids) < 4 and (not grids or grid.shape[-2:] == grids[0].shape[-2:]):
                 grids.append(grid)
     if grids:
-        save_grid(torch.cat(grids), run / "eval_grid.png", nrow=getattr(model, "val_grid_nrow", 3))
+        save_grid(torch.cat(grids), run / "eval_grid.png", nrow=model.val_grid_nrow)
     n = len(per_image)
-    return {"step": getattr(model, "step", None), "kind": "targets", "reference": f"{cfg.data.path}:{split}",
+    return {"step": model.step, "kind": "targets", "reference": f"{cfg.data.path}:{split}",
             "n": n, "ema": bool(model.ema), **{k: v / max(n, 1) for k, v in sums.items()}, "per_image": per_image}
 
 

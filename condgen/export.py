@@ -212,7 +212,7 @@ def save_weights(model, path: str | Path) -> None:
         for key, t in model.net(name).state_dict().items():
             tensors[f"{name}.{key}"] = t.detach().cpu().contiguous()
     cfg = model.run_config
-    meta = {"format": SAFETENSORS_MARK, "config": json.dumps(cfg.to_dict()), "step": str(getattr(model, "step", 0))}
+    meta = {"format": SAFETENSORS_MARK, "config": json.dumps(cfg.to_dict()), "step": str(model.step or 0)}
     _write_atomic(Path(path), save(tensors, metadata=meta))
 
 

@@ -123,7 +123,7 @@ def test_nan_policy_skip_skips_the_update_and_goes_on(tmp_path, tiny, monkeypatc
     trainer = Trainer(_cfg("dcgan", [*tiny, "train.nan_policy=skip", "train.checkpoint_every=2"], 5), run)
     with pytest.warns(NonFiniteLossWarning, match="loss/G became nan at step 3: that update was skipped"):
         result = trainer.fit()
-    assert result.step == 5 and trainer.model.skipped_updates == 1
+    assert result.step == 5 and trainer.updater.skipped == 1
     state = load_checkpoint(run / "checkpoints" / "last.pt")
     assert state["step"] == 5 and all(torch.isfinite(t).all() for t in state["nets"]["G"].values()
                                       if t.is_floating_point())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import math
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
@@ -30,6 +32,13 @@ def unwrap(net: nn.Module) -> nn.Module:
             net = net._orig_mod
         else:
             return net
+
+
+def plain_update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One optimizer update without the trainer's policies: zero grads, backpropagate, step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
 
 
 class GenerativeModel:
@@ -65,6 +74,10 @@ class GenerativeModel:
     translate_requires: ClassVar[tuple[str, ...]] = ()
     #: translates both ways (``direction`` AtoB / BtoA), each domain with its own channels
     two_way: ClassVar[bool] = False
+    #: images per row of the training sample grid (None: ``sample_grid_nrow`` decides)
+    grid_nrow: ClassVar[int | None] = None
+    #: images per row of the validation / evaluation grid
+    val_grid_nrow: ClassVar[int] = 3
 
     def __init__(self, cfg: Any):
         self.cfg = cfg
@@ -75,11 +88,12 @@ class GenerativeModel:
         self.ema: dict[str, nn.Module] = {}
         self.device = torch.device("cpu")
         self.channels_last = False
-        self.grad_scaler: torch.amp.GradScaler | None = None
         self.use_ema_for_inference = True
-        #: set by the trainer for train.nan_policy=skip: ``optimize`` skips updates whose loss is not finite
-        self.skip_nonfinite = False
-        self.skipped_updates = 0
+        #: how ``optimize`` updates: the trainer installs its own (grad scaling, the NaN policy, counting skips)
+        self.updater: Callable[[torch.optim.Optimizer, torch.Tensor], None] = plain_update
+        #: the run this model was loaded from and its training step (set by ``condgen.load``; None otherwise)
+        self.run_config: Any = None
+        self.step: int | None = None
 
     def input_channels(self, direction: str = "AtoB") -> int:
         """Channels of the images ``translate`` reads (in ``direction``, for two-way models)."""
@@ -136,17 +150,6 @@ class GenerativeModel:
                 setattr(self, name, module.to(self.device, memory_format=fmt))
         return self
 
-    def prepare_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """Move tensors of a batch to the model's device (images in channels_last when enabled)."""
-        out = {}
-        for k, v in batch.items():
-            if isinstance(v, torch.Tensor):
-                v = v.to(self.device, non_blocking=True)
-                if self.channels_last and v.dim() == 4:
-                    v = v.contiguous(memory_format=torch.channels_last)
-            out[k] = v
-        return out
-
     def net(self, name: str) -> nn.Module:
         """The network to use for inference: its EMA copy when one exists, else the plain module."""
         if self.use_ema_for_inference and name in self.ema:
@@ -154,20 +157,13 @@ class GenerativeModel:
         return unwrap(self.nets[name])
 
     def optimize(self, name: str, loss: torch.Tensor) -> None:
-        """Zero grads, backpropagate ``loss`` and step optimizer ``name`` (fp16 grad scaling if enabled); with
-        ``skip_nonfinite`` a NaN/Inf loss skips the update."""
-        opt = self.optimizers[name]
-        opt.zero_grad(set_to_none=True)
-        if self.skip_nonfinite and not bool(torch.isfinite(loss.detach()).all()):
-            self.skipped_updates += 1  # no backward, no step: the weights stay finite
-            return
-        if self.grad_scaler is not None:
-            self.grad_scaler.scale(loss).backward()
-            self.grad_scaler.step(opt)
-            self.grad_scaler.update()
-        else:
-            loss.backward()
-            opt.step()
+        """Update the networks of optimizer ``name`` from ``loss``: the one call a ``training_step`` makes per
+        update. How (fp16 grad scaling, skipping a non-finite loss) is the trainer's ``updater``."""
+        self.updater(self.optimizers[name], loss)
+
+    def sample_grid_nrow(self, n: int) -> int:
+        """Images per row of a training sample grid of ``n`` images: ``grid_nrow``, else a square."""
+        return self.grid_nrow or int(math.ceil(math.sqrt(n)))
 
     @contextlib.contextmanager
     def frozen(self, *names: str):

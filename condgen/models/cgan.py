@@ -74,6 +74,10 @@ class CGAN(DCGAN):
             n = labels.shape[0]
         return super().generate(z=z, labels=labels, n=n, seed=seed)
 
+    def sample_grid_nrow(self, n: int) -> int:
+        """One row per class: ``n // num_classes`` noise vectors across."""
+        return max(1, n // self.cfg.num_classes)
+
     def fixed_inputs(self, n: int, seed: int, batch: dict[str, Any] | None = None) -> dict[str, Any]:
         """Fixed noise; the grid's row r holds class r (one column per noise vector)."""
         k = self.cfg.num_classes

@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from condgen.train.update import model_batch
+
 CACHE_FILE = "calibration.json"
 CACHE_VERSION = 1
 #: relative difference allowed between a candidate's first-step losses and fp32's (bf16 rounds to ~3 digits)
@@ -201,7 +203,7 @@ def measure(model, batch: dict[str, Any], setting: Setting, device: torch.device
         if setting.compile:
             for net in m.nets.values():
                 net.compile()  # in place, as the trainer does
-        b = m.prepare_batch(batch)
+        b = model_batch(m, batch)
         autocast = torch.autocast(device.type, dtype=setting.dtype or torch.float32, enabled=setting.dtype is not None)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # every candidate's first step sees the same noise

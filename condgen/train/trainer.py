@@ -40,6 +40,7 @@ from condgen.train import distributed as dist_utils
 from condgen.train.checkpoint import CheckpointManager, load_checkpoint, rng_state, set_rng_state
 from condgen.train.lock import LOCK_FILE, RunLock
 from condgen.train.logging import RunWriteWarning
+from condgen.train.update import Updater, model_batch
 
 
 # ----- device and precision -----------------------------------------------------------------------
@@ -227,9 +228,9 @@ class Trainer:
         seed_everything(cfg.seed)  # identical initial weights on every rank
         self.model: GenerativeModel = model_cls(cfg.model)
         self.model.to(self.device, channels_last=self.channels_last)
-        self.model.skip_nonfinite = cfg.train.nan_policy == "skip"
-        if self.amp_dtype == torch.float16:
-            self.model.grad_scaler = torch.amp.GradScaler(self.device.type)
+        scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
+        self.updater = Updater(scaler, skip_nonfinite=cfg.train.nan_policy == "skip")
+        self.model.updater = self.updater
 
         bs = cfg.data.batch_size
         per_epoch = len(self.dataset) // (bs * self.world)
@@ -430,7 +431,7 @@ class Trainer:
         n = min(len(self.dataset), self.cfg.train.num_samples)
         items = [self.dataset[i] for i in range(n)]
         batch = torch.utils.data.default_collate(items)
-        return self.model.prepare_batch(batch)
+        return model_batch(self.model, batch)
 
     def _init_from(self, source: str) -> str:
         """Load the networks of another run (or checkpoint file) whose names this model shares; the rest of the
@@ -481,8 +482,8 @@ class Trainer:
             self.model.optimizers[name].load_state_dict(sd)
         for name, sd in state["schedulers"].items():
             self.schedulers[name].load_state_dict(sd)
-        if self.model.grad_scaler is not None and "grad_scaler" in state:
-            self.model.grad_scaler.load_state_dict(state["grad_scaler"])
+        if self.updater.scaler is not None and "grad_scaler" in state:
+            self.updater.scaler.load_state_dict(state["grad_scaler"])
         self.step, self.epoch, self.epoch_pos = state["step"], state["epoch"], state["epoch_pos"]
         rngs = state["rng"]
         set_rng_state(rngs[self.rank] if self.rank < len(rngs) else rngs[0])
@@ -498,7 +499,7 @@ class Trainer:
             "ema": {k: n.state_dict() for k, n in self.model.ema.items()},
             "optimizers": {k: o.state_dict() for k, o in self.model.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
-            **({"grad_scaler": self.model.grad_scaler.state_dict()} if self.model.grad_scaler else {}),
+            **({"grad_scaler": self.updater.scaler.state_dict()} if self.updater.scaler else {}),
             "rng": self._gather(rng_state()),
             "model_state": self._gather(self.model.extra_state()),
         }
@@ -627,16 +628,12 @@ class Trainer:
 
         with self._observing():
             imgs = self.model.sample_grid(self.fixed).float().cpu()
-        nrow = getattr(self.model, "grid_nrow", None) or self._grid_cols(imgs.shape[0])
+        nrow = self.model.sample_grid_nrow(imgs.shape[0])
         target = self.run_dir / "samples" / f"step_{self.step:06d}.png"
         # e.g. a full disk: a missing picture is no reason to stop training
         with self.logger.failures.guard("the sample grid", target, SampleWriteWarning):
             save_grid(imgs, target, nrow=nrow, column_titles=self.model.grid_columns or None)
             self.logger.image(self.step, "samples", imgs)
-
-    def _grid_cols(self, n: int) -> int:
-        k = getattr(self.model.cfg, "num_classes", 0)
-        return max(1, n // k) if k else int(math.ceil(math.sqrt(n)))
 
     def _validate(self) -> None:
         if not self.is_main or self.val_dataset is None:
@@ -648,12 +645,12 @@ class Trainer:
         subset = torch.utils.data.Subset(self.val_dataset, range(n))
         loader = torch.utils.data.DataLoader(subset, batch_size=bs, shuffle=False, num_workers=0)
         with self._observing():
-            values, grid = self.model.validate(self.model.prepare_batch(b) for b in loader)
+            values, grid = self.model.validate(model_batch(self.model, b) for b in loader)
         self.logger.scalars(self.step, {f"val/{k}": v for k, v in values.items()}, kind="val")
         target = self.run_dir / "samples" / f"val_step_{self.step:06d}.png"
         if grid is not None:
             with self.logger.failures.guard("the validation grid", target, SampleWriteWarning):
-                save_grid(grid.float().cpu(), target, nrow=getattr(self.model, "val_grid_nrow", 3))
+                save_grid(grid.float().cpu(), target, nrow=self.model.val_grid_nrow)
 
     def _write_report(self) -> None:
         if self.is_main:
@@ -665,10 +662,10 @@ class Trainer:
     def _skip_nonfinite(self, bad: list[str], values: dict[str, float]) -> bool:
         """train.nan_policy=skip: the model skipped the non-finite updates; warn and go on (False: stop)."""
         t = self.cfg.train
-        if t.nan_policy != "skip" or self.model.skipped_updates > t.nan_max_skips:
+        if t.nan_policy != "skip" or self.updater.skipped > t.nan_max_skips:
             return False
         warnings.warn(f"{', '.join(bad)} became {values[bad[0]]} at step {self.step + 1}: that update was skipped "
-                      f"({self.model.skipped_updates} skipped so far, at most train.nan_max_skips="
+                      f"({self.updater.skipped} skipped so far, at most train.nan_max_skips="
                       f"{t.nan_max_skips}).", NonFiniteLossWarning, stacklevel=2)
         return True
 
@@ -702,7 +699,7 @@ class Trainer:
         try:
             with _StopRequest() as stop:
                 while self.step < self.total_steps:
-                    batch = self.model.prepare_batch(next(batches))
+                    batch = model_batch(self.model, next(batches))
                     with autocast:
                         losses = self.model.training_step(batch)
                     values = {k: float(v) for k, v in losses.items()}
