@@ -283,6 +283,23 @@ def test_scenes_registration():
     assert "spade" in KIND_USES["semantic"] and len(bs.SCENE_CLASSES) == 8
 
 
+def test_labels2scenes_pairs_are_the_scenes_colour_coded_labels_beside_their_images(tmp_path):
+    info = BUILTIN[bs.LABEL_PAIRS]
+    assert info.kind == "paired" and dict(info.counts) == bs.SCENE_COUNTS and info.image_size == 128
+    assert bs.write_label_pairs(tmp_path, size=32, counts={"train": 3, "test": 2}) == {"train": 3, "test": 2}
+    for split, n in (("train", 3), ("test", 2)):
+        for i in range(n):
+            with Image.open(tmp_path / split / f"{i:05d}.png") as f:
+                pair = np.asarray(f.convert("RGB"))
+            image, label, _ = bs.render_scene(i, 32, split=split)
+            assert pair.shape == (32, 64, 3) and np.array_equal(pair[:, 32:], image)
+            # every A pixel is its class's colour, so the ids can be read back exactly
+            colours = np.asarray(bs.CLASS_COLOURS)
+            ids = np.argmin(((pair[:, :32, None, :].astype(int) - colours) ** 2).sum(-1), axis=-1)
+            assert np.array_equal(ids, label) and np.array_equal(pair[:, :32], colours[label])
+    assert len(set(map(tuple, bs.CLASS_COLOURS))) == len(bs.SCENE_CLASSES)  # one colour, one class
+
+
 def test_render_scene_is_deterministic_and_resolution_free():
     a = bs.render_scene(7, 32, seed=0)
     b = bs.render_scene(7, 32, seed=0)

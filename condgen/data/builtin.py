@@ -83,6 +83,16 @@ BUILTIN: dict[str, BuiltinInfo] = {
         image_size=128,
         channels=3,
     ),
+    "labels2scenes": BuiltinInfo(
+        name="labels2scenes",
+        description="128x128 colour-coded label maps (A) and the scenes painted from them (B), A|B files: "
+                    "pix2pix's labels -> photo task",
+        kind="paired",
+        source="the procedural scenes (condgen.data.builtin_scenes) with scikit-image textures; test = other scenes",
+        counts={"train": 800, "test": 100},
+        image_size=128,
+        channels=3,
+    ),
     # Super-resolution (HR images at full size; load_sr crops them); counts live in builtin_photos (a test checks).
     "photos": BuiltinInfo(
         name="photos",
@@ -255,6 +265,10 @@ def _write_layout(info: BuiltinInfo, dest: Path) -> None:
         for split, imgs in builtin_arrays.faces_arrays().items():
             for i, img in enumerate(imgs):
                 _save_png(img, dest / split / f"{i:05d}.png")
+    elif info.name == "labels2scenes":
+        from condgen.data import builtin_scenes
+
+        builtin_scenes.write_label_pairs(dest)
     elif info.kind == "paired":
         from condgen.data import builtin_paired
 

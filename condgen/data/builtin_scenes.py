@@ -385,3 +385,34 @@ def write_scenes(name: str, dest: Path, seed: int = SCENE_SEED) -> dict[str, int
                        "painted object."}
     (dest / SOURCES_FILE).write_text(json.dumps(sources, indent=1, sort_keys=True) + "\n")
     return counts
+
+
+#: The pix2pix-layout set made from the scenes: A = the label map in CLASS_COLOURS, B = the painted scene
+LABEL_PAIRS = "labels2scenes"
+
+
+def colour_labels(label: np.ndarray) -> np.ndarray:
+    """A label map (H x W class ids) as uint8 H x W x 3 in ``CLASS_COLOURS``: the colour-coded label images of
+    the pix2pix paper's labels -> photo sets (Cityscapes, facades)."""
+    return np.asarray(CLASS_COLOURS, np.uint8)[label]
+
+
+def write_label_pairs(dest: Path, seed: int = SCENE_SEED, size: int = 128,
+                      counts: dict[str, int] | None = None) -> dict[str, int]:
+    """Write ``labels2scenes``: the scenes' label maps (A, colour-coded) beside their images (B) as pix2pix A|B
+    files, ``dest/{train,test}/NNNNN.png``; the same scenes (and splits) as ``scenes``. The image is a function
+    of the labels only up to its textures' placement and the per-scene colour jitter: what L1 alone blurs."""
+    counts = dict(SCENE_COUNTS if counts is None else counts)
+    for split, count in counts.items():
+        folder = dest / split
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            image, label, _ = render_scene(i, size, seed, split)
+            pair = np.concatenate([colour_labels(label), image], axis=1)
+            Image.fromarray(pair).save(folder / f"{i:05d}.png", format="PNG", compress_level=1)
+    sources = {"dataset": LABEL_PAIRS, "size": size, "seed": seed, "classes": list(SCENE_CLASSES),
+               "colours": [list(c) for c in CLASS_COLOURS],
+               "note": "A = render_scene(index, size, seed, split)'s label map in CLASS_COLOURS, B = its image."}
+    (dest / SOURCES_FILE).write_text(json.dumps(sources, indent=1, sort_keys=True) + "\n")
+    return counts
+
