@@ -55,6 +55,40 @@ def _name_some(items: list[tuple[Path, str]]) -> str:
     return shown + ("; ..." if len(items) > _SHOW_NAMES else "")
 
 
+def refuse_or_skip(bad: list[tuple[Path, str]], root: Path, policy: str, bad_files: list[tuple[Path, str]],
+                   noun: str = "image(s)", pairs: bool = False) -> None:
+    """``data.bad_images`` for the files whose header check failed: "error" raises naming them; "skip" records
+    them in ``bad_files`` and warns (``pairs``: the items they belong to are left out too)."""
+    if not bad:
+        return
+    if policy == "error":
+        raise DataError(f"{len(bad)} unreadable {noun} in {root}: {_name_some(bad)}. Fix or remove them, or set "
+                        f"data.bad_images=skip to leave {'their pairs' if pairs else 'them'} out.")
+    bad_files.extend(bad)
+    warnings.warn(f"skipping {len(bad)} unreadable {noun} in {root}{' and their pairs' if pairs else ''}: "
+                  f"{_name_some(bad)}.", BadImageWarning, stacklevel=4)
+
+
+def first_readable(index: int, n: int, read, policy: str, bad_index: set[int], bad_files: list[tuple[Path, str]],
+                   noun: str = "image"):
+    """``(i, read(i))`` for the first item from ``index`` on (wrapping around) that decodes; with
+    ``data.bad_images=skip`` an item that fails is recorded, warned about and never tried again, "error" raises.
+    None when no item decodes. The next index, not a random one, keeps runs reproducible for a given seed."""
+    for step in range(n):
+        i = (index + step) % n
+        if i in bad_index:
+            continue
+        try:
+            return i, read(i)
+        except UnreadableImageError as e:
+            if policy == "error":
+                raise DataError(f"{e} Fix or remove it, or set data.bad_images=skip to leave it out.") from None
+            bad_index.add(i)
+            bad_files.append((e.path, e.reason))
+            warnings.warn(f"skipping unreadable {noun} {e.path}: {e.reason}.", BadImageWarning, stacklevel=4)
+    return None
+
+
 class _FolderDataset(Dataset):
     """Shared logic: header-check the files, then decode on demand, skipping or refusing bad ones."""
 
@@ -80,13 +114,7 @@ class _FolderDataset(Dataset):
                 keep.append(i)
             else:
                 bad.append((f, reason))
-        if bad:
-            if self.bad_images == "error":
-                raise DataError(f"{len(bad)} unreadable image(s) in {self.root}: {_name_some(bad)}. Fix or remove "
-                                "them, or set data.bad_images=skip to leave them out.")
-            self.bad_files.extend(bad)
-            warnings.warn(f"skipping {len(bad)} unreadable image(s) in {self.root}: {_name_some(bad)}.",
-                          BadImageWarning, stacklevel=3)
+        refuse_or_skip(bad, self.root, self.bad_images, self.bad_files)
         return good, keep
 
     def _check(self, path: Path) -> str | None:
@@ -103,20 +131,11 @@ class _FolderDataset(Dataset):
     def _load(self, index: int) -> tuple[int, torch.Tensor]:
         """Decode item ``index``, or with bad_images=skip the next decodable one; returns (index used, image)."""
         n = len(self.files)
-        for step in range(n):
-            i = (index + step) % n
-            if i in self._bad_index:
-                continue
-            try:
-                return i, self._decode(self.files[i])
-            except UnreadableImageError as e:
-                if self.bad_images == "error":
-                    raise DataError(f"{e} Fix or remove it, or set data.bad_images=skip to leave it out.") from None
-                # Moving to the next index (not a random one) keeps runs reproducible for a given seed.
-                self._bad_index.add(i)
-                self.bad_files.append((e.path, e.reason))
-                warnings.warn(f"skipping unreadable image {e.path}: {e.reason}.", BadImageWarning, stacklevel=3)
-        raise DataError(f"none of the {n} images in {self.root} could be decoded; see the warnings above.")
+        found = first_readable(index, n, lambda i: self._decode(self.files[i]), self.bad_images, self._bad_index,
+                               self.bad_files)
+        if found is None:
+            raise DataError(f"none of the {n} images in {self.root} could be decoded; see the warnings above.")
+        return found
 
     def _check_not_empty(self) -> None:
         if not self.files:

@@ -8,16 +8,14 @@ epoch, like the sampler's.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 from PIL import Image
 from torch.utils.data import Dataset
 
-from condgen.data.folder import _existing_dir, _name_some, check_image_options
+from condgen.data.folder import _existing_dir, _name_some, check_image_options, first_readable, refuse_or_skip
 from condgen.data.images import (
     EXTENSIONS_TEXT,
-    BadImageWarning,
     UnreadableImageError,
     _open_checked,
     list_images,
@@ -102,13 +100,7 @@ class _PairedDataset(Dataset):
             else:
                 self._check_sizes(pair, [size for _, size, _ in checked])
                 good.append(pair)
-        if bad:
-            if self.bad_images == "error":
-                raise DataError(f"{len(bad)} unreadable image(s) in {self.root}: {_name_some(bad)}. Fix or remove "
-                                "them, or set data.bad_images=skip to leave their pairs out.")
-            self.bad_files.extend(bad)
-            warnings.warn(f"skipping {len(bad)} unreadable image(s) in {self.root} and their pairs: "
-                          f"{_name_some(bad)}.", BadImageWarning, stacklevel=4)
+        refuse_or_skip(bad, self.root, self.bad_images, self.bad_files, pairs=True)
         return good
 
     def __len__(self) -> int:
@@ -121,24 +113,14 @@ class _PairedDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         """The pair at ``index`` (or with bad_images=skip the next decodable one), transformed and as tensors."""
         n = len(self.pairs)
-        for step in range(n):
-            i = (index + step) % n
-            if i in self._bad_index:
-                continue
-            try:
-                a, b = self._read(self.pairs[i])
-            except UnreadableImageError as e:
-                if self.bad_images == "error":
-                    raise DataError(f"{e} Fix or remove it, or set data.bad_images=skip to leave it out.") from None
-                # The next index, not a random one, keeps runs reproducible for a given seed.
-                self._bad_index.add(i)
-                self.bad_files.append((e.path, e.reason))
-                warnings.warn(f"skipping unreadable image {e.path}: {e.reason}.", BadImageWarning, stacklevel=2)
-                continue
-            # Keyed by the requested index, so a skipped file does not shift the crops of later items.
-            a, b = self.transform([a, b], self.epoch, index, name=f"{self.pairs[i][0]}{self._part}")
-            return {"A": to_tensor(a), "B": to_tensor(b), "path": str(self.pairs[i][0])}
-        raise DataError(f"none of the {n} image pairs in {self.root} could be decoded; see the warnings above.")
+        found = first_readable(index, n, lambda i: self._read(self.pairs[i]), self.bad_images, self._bad_index,
+                               self.bad_files)
+        if found is None:
+            raise DataError(f"none of the {n} image pairs in {self.root} could be decoded; see the warnings above.")
+        i, (a, b) = found
+        # Keyed by the requested index, so a skipped file does not shift the crops of later items.
+        a, b = self.transform([a, b], self.epoch, index, name=f"{self.pairs[i][0]}{self._part}")
+        return {"A": to_tensor(a), "B": to_tensor(b), "path": str(self.pairs[i][0])}
 
     def _oriented(self, a: Image.Image, b: Image.Image) -> tuple[Image.Image, Image.Image]:
         return (a, b) if self.direction == "AtoB" else (b, a)

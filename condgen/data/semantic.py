@@ -40,10 +40,9 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from condgen.data.folder import _existing_dir, _name_some, check_image_options
+from condgen.data.folder import _existing_dir, _name_some, check_image_options, first_readable, refuse_or_skip
 from condgen.data.images import (
     EXTENSIONS_TEXT,
-    BadImageWarning,
     UnreadableImageError,
     _describe,
     _open_checked,
@@ -300,13 +299,7 @@ class SemanticDataset(Dataset):
                                     f"is {lw}x{lh}; they must be the same size.")
             good.append((image, label, inst))
             hists.append(np.bincount(ids.ravel(), minlength=256))
-        if bad:
-            if self.bad_images == "error":
-                raise DataError(f"{len(bad)} unreadable file(s) in {self.root}: {_name_some(bad)}. Fix or remove "
-                                "them, or set data.bad_images=skip to leave their pairs out.")
-            self.bad_files.extend(bad)
-            warnings.warn(f"skipping {len(bad)} unreadable file(s) in {self.root} and their pairs: "
-                          f"{_name_some(bad)}.", BadImageWarning, stacklevel=4)
+        refuse_or_skip(bad, self.root, self.bad_images, self.bad_files, noun="file(s)", pairs=True)
         return good, (np.stack(hists) if hists else np.zeros((0, 256), np.int64))
 
     def _settle_classes(self, counts: np.ndarray, label_nc: int, class_names: list[str] | None) -> None:
@@ -401,30 +394,22 @@ class SemanticDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         """The item at ``index`` (or with bad_images=skip the next decodable one), transformed, as tensors."""
         n = len(self.items)
-        for step in range(n):
-            i = (index + step) % n
-            if i in self._bad_index:
-                continue
-            triple = self.items[i]
-            try:
-                parts = self._read(triple)
-            except UnreadableImageError as e:
-                if self.bad_images == "error":
-                    raise DataError(f"{e} Fix or remove it, or set data.bad_images=skip to leave it out.") from None
-                self._bad_index.add(i)  # the next index, not a random one, keeps runs reproducible
-                self.bad_files.append((e.path, e.reason))
-                warnings.warn(f"skipping unreadable file {e.path}: {e.reason}.", BadImageWarning, stacklevel=2)
-                continue
-            resample = [_PHOTO_RESAMPLE] + [_NEAREST] * (len(parts) - 1)
-            # Keyed by the requested index, so a skipped file does not shift the crops of later items.
-            parts = self.transform(parts, self.epoch, index, name=str(triple[0]), resample=resample)
-            item = {"image": to_tensor(parts[0]),
-                    "segmap": torch.from_numpy(np.asarray(parts[1], dtype=np.int64)),
-                    "path": str(triple[0])}
-            if len(parts) == 3:
-                item["instance"] = torch.from_numpy(np.asarray(parts[2], dtype=np.int64))
-            return item
-        raise DataError(f"none of the {n} image/label pairs in {self.root} could be decoded; see the warnings above.")
+        found = first_readable(index, n, lambda i: self._read(self.items[i]), self.bad_images, self._bad_index,
+                               self.bad_files, noun="file")
+        if found is None:
+            raise DataError(f"none of the {n} image/label pairs in {self.root} could be decoded; see the warnings "
+                            "above.")
+        i, parts = found
+        triple = self.items[i]
+        resample = [_PHOTO_RESAMPLE] + [_NEAREST] * (len(parts) - 1)
+        # Keyed by the requested index, so a skipped file does not shift the crops of later items.
+        parts = self.transform(parts, self.epoch, index, name=str(triple[0]), resample=resample)
+        item = {"image": to_tensor(parts[0]),
+                "segmap": torch.from_numpy(np.asarray(parts[1], dtype=np.int64)),
+                "path": str(triple[0])}
+        if len(parts) == 3:
+            item["instance"] = torch.from_numpy(np.asarray(parts[2], dtype=np.int64))
+        return item
 
 
 # ----------------------------------------------------------------------------------------------------- layout
