@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_dcgan import machine
-from bench_sr import _threads, load_avg
+from common import load_avg, machine
+from common import set_threads as _threads
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_dcgan import machine
+from common import machine
 
 
 def main() -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -24,35 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import machine, timed_fit  # noqa: F401 - re-exported for older scripts
+
 SETTINGS = {"fp32-nchw": ("fp32", "false"), "default": ("auto", "auto")}
 
 
-def machine() -> str:
-    """CPU model, SIMD kind, native bf16/AMX, core count and the torch build, for RESULTS.md."""
-    import torch
-
-    from condgen.train.calibrate import cpu_kind
-
-    return f"{cpu_kind()}, torch {torch.__version__}"
 
 
-def timed_fit(tr, warmup: int, steps: int, quiet_io: bool = True) -> dict:
-    """Run ``warmup`` untimed Trainer steps, then time ``steps`` more; images/s and peak RSS of this process.
-    ``quiet_io`` switches off the end-of-fit checkpoint, sample grid and report (I/O, not training throughput)."""
-    if quiet_io:
-        tr.save_checkpoint = lambda: None
-        tr._save_samples = lambda: None
-        tr._write_report = lambda: None
-    tr.total_steps = warmup
-    tr.fit()
-    tr.total_steps = warmup + steps
-    t0 = time.perf_counter()
-    tr.fit()
-    dt = time.perf_counter() - t0
-    bs = tr.cfg.data.batch_size
-    return {"images_per_s": steps * bs / dt, "steps_per_s": steps / dt, "batch": bs,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "dtype": str(tr.amp_dtype), "channels_last": tr.channels_last}
 
 
 def _speed_child(precision: str, channels_last: str, steps: int, warmup: int) -> None:

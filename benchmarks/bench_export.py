@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import torch
-from bench_dcgan import machine
+from common import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 

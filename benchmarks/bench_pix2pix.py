@@ -52,13 +52,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_dcgan import machine, timed_fit
+from common import machine, run_child, timed_fit
 
 SETTINGS = {"fp32-nchw": ("fp32", "false"), "default": ("auto", "auto")}
 # size -> (netG, batch, load_size, crop_size); 64 is for smoke tests only
@@ -142,24 +141,17 @@ def _peak_child(a: dict) -> None:
     print(json.dumps(out))
 
 
-def _child(kind: str, args: dict) -> dict:
-    res = subprocess.run([sys.executable, __file__, f"_{kind}", json.dumps(args)],
-                         capture_output=True, text=True)
-    if res.returncode != 0:
-        sys.stderr.write(res.stderr)
-        raise SystemExit(f"{kind} subprocess failed ({args})")
-    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def speed(sizes: list[int], ngf: int, repeats: int, steps: int, warmup: int, peak_sizes: list[int],
           peak_reps: int) -> dict:
     """Interleaved runs per size and setting, FLOPs per step, matmul peaks; medians and ratios."""
-    peaks = [_child("peak", {"sizes": peak_sizes, "reps": peak_reps})]
+    peaks = [run_child(__file__, "peak", {"sizes": peak_sizes, "reps": peak_reps})]
     print("matmul peak (before):", {k: round(v["gflops"], 1) for k, v in peaks[0].items() if k != "threads"},
           "GFLOP/s", flush=True)
     flops = {}
     for size in sizes:
-        flops[size] = _child("flops", {"size": size, "ngf": ngf})
+        flops[size] = run_child(__file__, "flops", {"size": size, "ngf": ngf})
         print(f"{size}px: {flops[size]['flops_per_step'] / 1e9:.2f} GFLOP/step, params {flops[size]['params']}",
               flush=True)
     runs: dict[int, dict[str, list[dict]]] = {s: {k: [] for k in SETTINGS} for s in sizes}
@@ -168,11 +160,11 @@ def speed(sizes: list[int], ngf: int, repeats: int, steps: int, warmup: int, pea
         for size in sizes:
             for name in order:
                 prec, cl = SETTINGS[name]
-                res = _child("speed", {"size": size, "ngf": ngf, "precision": prec, "channels_last": cl,
+                res = run_child(__file__, "speed", {"size": size, "ngf": ngf, "precision": prec, "channels_last": cl,
                                        "steps": steps, "warmup": warmup})
                 runs[size][name].append(res)
                 print(size, name, res, flush=True)
-    peaks.append(_child("peak", {"sizes": peak_sizes, "reps": peak_reps}))
+    peaks.append(run_child(__file__, "peak", {"sizes": peak_sizes, "reps": peak_reps}))
     peak = {d: max(p[d]["gflops"] for p in peaks) for d in ("bf16", "fp32")}
     out: dict = {"settings": {k: {"precision": p, "channels_last": c} for k, (p, c) in SETTINGS.items()},
                  "steps": steps, "warmup": warmup, "repeats": repeats, "ngf": ngf, "peak_runs": peaks,

@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -69,7 +68,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_dcgan import machine, timed_fit
+from common import load_avg, machine, run_child, set_threads, timed_fit
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"fp32-nchw": ("fp32", "false"), "default": ("auto", "auto")}
@@ -85,21 +84,8 @@ SMOKE_NET = {"spade": ["model.ngf=2", "model.ndf=2", "model.spade_hidden=4"],
                       "model.encoder_nf=2"]}
 
 
-def load_avg() -> list[float]:
-    """The 1, 5 and 15-minute load averages."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:  # pragma: no cover
-        return []
 
 
-def set_threads(n: int) -> int:
-    """Use ``n`` torch intra-op threads (0: torch's default); the number in use."""
-    import torch
-
-    if n > 0:
-        torch.set_num_threads(n)
-    return torch.get_num_threads()
 
 
 def registered() -> list[str]:
@@ -506,14 +492,6 @@ def _speed_child(a: dict) -> None:
     print(json.dumps({**res, "threads": threads}))
 
 
-def _speed_run(args: dict) -> dict:
-    before = load_avg()
-    res = subprocess.run([sys.executable, __file__, "_speed", json.dumps(args)], capture_output=True, text=True)
-    if res.returncode != 0:
-        sys.stderr.write(res.stderr[-3000:])
-        raise SystemExit(f"speed subprocess failed ({args})")
-    return {**json.loads(res.stdout.strip().splitlines()[-1]), "load_avg_before": before,
-            "load_avg_after": load_avg()}
 
 
 def speed(models: list[str], size: int, batch: int, repeats: int, steps: int, warmup: int, threads: int,
@@ -528,8 +506,9 @@ def speed(models: list[str], size: int, batch: int, repeats: int, steps: int, wa
         for m in models:
             for name in order:
                 prec, cl = SETTINGS[name]
-                res = _speed_run({"model": m, "size": size, "batch": batch, "precision": prec, "channels_last": cl,
-                                  "steps": steps, "warmup": warmup, "threads": threads, "extra": extra.get(m, [])})
+                res = run_child(__file__, "speed", {"model": m, "size": size, "batch": batch, "precision": prec,
+                                                    "channels_last": cl, "steps": steps, "warmup": warmup,
+                                                    "threads": threads, "extra": extra.get(m, [])}, record_load=True)
                 runs[m][name].append(res)
                 print(m, name, {k: res[k] for k in ("images_per_s", "dtype", "channels_last", "load_avg_after")},
                       flush=True)

@@ -48,16 +48,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_dcgan import machine, timed_fit
 from bench_pix2pix import grad_magnitude, hf_fraction
+from common import load_avg, machine, run_child, timed_fit
+from common import set_threads as _threads
 
 SETTINGS = {"fp32-nchw": ("fp32", "false"), "default": ("auto", "auto")}
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,17 +69,8 @@ SPEED_NET = {"paper": {"n_blocks": 16, "ngf": 64, "batch": 16, "crop": 96},
              "smoke": {"n_blocks": 2, "ngf": 16, "batch": 4, "crop": 48}}
 
 
-def load_avg() -> list[float]:
-    """The 1, 5 and 15-minute load averages."""
-    return [round(x, 2) for x in os.getloadavg()]
 
 
-def _threads(n: int) -> int:
-    import torch
-
-    if n > 0:
-        torch.set_num_threads(n)
-    return torch.get_num_threads()
 
 
 # ----- speed --------------------------------------------------------------------------------------
@@ -164,30 +154,24 @@ def _infer_child(a: dict) -> None:
                       "tile_size": model.cfg.tile_size, "load_before": before, "load_after": load_avg()}))
 
 
-def _child(kind: str, args: dict) -> dict:
-    res = subprocess.run([sys.executable, __file__, f"_{kind}", json.dumps(args)], capture_output=True, text=True)
-    if res.returncode != 0:
-        sys.stderr.write(res.stderr)
-        raise SystemExit(f"{kind} subprocess failed ({args})")
-    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def speed(net: str, repeats: int, steps: int, warmup: int, threads: int, infer_size: int, infer_reps: int) -> dict:
     """ABBA-interleaved training runs per setting, FLOPs per step, inference ms/MP; medians and the ratio."""
     start_load = load_avg()
-    flops = _child("flops", {"net": net, "threads": threads})
+    flops = run_child(__file__, "flops", {"net": net, "threads": threads})
     print(f"{flops['flops_per_step'] / 1e9:.1f} GFLOP/step, G params {flops['params_G']}", flush=True)
     runs: dict[str, list[dict]] = {k: [] for k in SETTINGS}
     for r in range(repeats):
         order = list(SETTINGS) if r % 2 == 0 else list(SETTINGS)[::-1]  # ABBA
         for name in order:
             prec, cl = SETTINGS[name]
-            res = _child("speed", {"net": net, "precision": prec, "channels_last": cl, "steps": steps,
+            res = run_child(__file__, "speed", {"net": net, "precision": prec, "channels_last": cl, "steps": steps,
                                    "warmup": warmup, "threads": threads})
             runs[name].append(res)
             print(name, {k: res[k] for k in ("images_per_s", "dtype", "channels_last", "threads", "load_after")},
                   flush=True)
-    infer = _child("infer", {"net": net, "size": infer_size, "reps": infer_reps, "threads": threads})
+    infer = run_child(__file__, "infer", {"net": net, "size": infer_size, "reps": infer_reps, "threads": threads})
     print("inference fp32:", round(infer["ms_per_megapixel"]), "ms/MP", flush=True)
     p = SPEED_NET[net]
     out: dict = {"net": {**p, "scale": 4}, "settings": {k: {"precision": a, "channels_last": c}

@@ -52,8 +52,8 @@ import time
 import warnings
 from pathlib import Path
 
-from bench_dcgan import machine
-from bench_sr import _threads, load_avg
+from common import load_avg, machine
+from common import set_threads as _threads
 
 ROOT = Path(__file__).resolve().parents[1]
 BIG = 10**9

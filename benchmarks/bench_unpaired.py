@@ -44,16 +44,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
-from bench_dcgan import machine, timed_fit
+from common import load_avg, machine, run_child, set_threads, timed_fit
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"fp32-nchw": ("fp32", "false"), "default": ("auto", "auto")}
@@ -61,21 +59,8 @@ MODELS = ("cyclegan", "unit", "munit")
 COMMON = ["train.progress=false", "train.tensorboard=false", "train.val_every=0", "data.num_workers=0"]
 
 
-def load_avg() -> list[float]:
-    """The 1, 5 and 15 minute load averages (how busy the machine was)."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:  # pragma: no cover - not on every OS
-        return []
 
 
-def set_threads(n: int) -> int:
-    """Use ``n`` intra-op threads in this process (0: torch's default); returns the number in use."""
-    import torch
-
-    if n > 0:
-        torch.set_num_threads(n)
-    return torch.get_num_threads()
 
 
 def _train(model: str, preset: str, run: Path, steps: int | None, extra: list[str]) -> float:
@@ -363,13 +348,6 @@ def _speed_child(a: dict) -> None:
     print(json.dumps({**res, "threads": threads}))
 
 
-def _child(args: dict) -> dict:
-    before = load_avg()
-    res = subprocess.run([sys.executable, __file__, "_speed", json.dumps(args)], capture_output=True, text=True)
-    if res.returncode != 0:
-        sys.stderr.write(res.stderr)
-        raise SystemExit(f"speed subprocess failed ({args})")
-    return {**json.loads(res.stdout.strip().splitlines()[-1]), "load_avg_before": before, "load_avg_after": load_avg()}
 
 
 def speed(models: list[str], size: int, ngf: int, repeats: int, steps: int, warmup: int, threads: int) -> dict:
@@ -380,8 +358,9 @@ def speed(models: list[str], size: int, ngf: int, repeats: int, steps: int, warm
         for m in models:
             for name in order:
                 prec, cl = SETTINGS[name]
-                res = _child({"model": m, "size": size, "ngf": ngf, "precision": prec, "channels_last": cl,
-                              "steps": steps, "warmup": warmup, "threads": threads})
+                res = run_child(__file__, "speed", {"model": m, "size": size, "ngf": ngf, "precision": prec,
+                                                    "channels_last": cl, "steps": steps, "warmup": warmup,
+                                                    "threads": threads}, record_load=True)
                 runs[m][name].append(res)
                 print(m, name, res, flush=True)
     out: dict = {"size": size, "ngf": ngf, "steps": steps, "warmup": warmup, "repeats": repeats,

@@ -130,7 +130,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from bench_dcgan import machine
+    from common import machine
 
     import condgen
     import condgen.video as video
