@@ -20,10 +20,10 @@ Also measured, each in its own process:
   (--peak-sizes, --peak-reps; one untimed call first), measured before and after the training runs; the higher
   of the two is kept. The table gives each setting's achieved FLOP/s as a fraction of the bf16 (and fp32) peak.
 
-ablation: Isola et al. 2017, sec. 4.2 / table 1 / fig. 4, on the built-in edges2photos at 64 px (--preset quick:
-unet_64, ngf = ndf = 32, batch 4), the same steps and seeds for three variants:
+ablation: Isola et al. 2017, sec. 4.2 / table 1 / fig. 4 (labels -> photo), on the quick preset's data, the built-in
+labels2scenes at 64 px (--preset quick: unet_64, ngf = ndf = 32, batch 4), the same steps and seeds for three variants:
 `l1` (gan_weight 0, lambda_l1 100), `cgan` (lambda_l1 0, gan_weight 1), `l1+cgan` (the defaults). Each is
-trained, then scored on the test split (100 pairs from photos never seen in training, at 64 px) with the paper's
+trained, then scored on the test split (100 scenes never seen in training, at 64 px) with the paper's
 test-time behaviour: dropout on and batch statistics, one image at a time (`model.translate(A)`), with
 `torch.manual_seed(seed)` before the test loop (the same dropout draws for every variant). Per image, averaged:
 
