@@ -12,9 +12,10 @@ import sys
 
 import typer
 
-from condgen.cli import data, images, share, training
-from condgen.cli.images import MAX_GRID_CELLS, SAMPLE_BATCH
-from condgen.cli.training import load_yaml_opt, resolve_config
+from condgen.cli.data import data_download, data_list, data_make, download_cmd, import_weights, models
+from condgen.cli.images import MAX_GRID_CELLS, SAMPLE_BATCH, anonymize, sample, stylize, translate, upscale
+from condgen.cli.share import evaluate, export, serve
+from condgen.cli.training import load_yaml_opt, quickstart, resolve_config, train
 from condgen.errors import CondgenError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -38,22 +39,22 @@ def _root(version: bool = typer.Option(False, "--version", is_eager=True, callba
     """condgen: conditional generative models (GAN, DCGAN, cGAN, ...) on PyTorch."""
 
 
-app.command()(training.train)
-app.command()(images.sample)
-app.command()(images.translate)
-app.command()(images.upscale)
-app.command()(images.anonymize)
-app.command()(images.stylize)
-app.command("import-weights")(data.import_weights)
-app.command()(share.export)
-app.command()(share.evaluate)
-app.command()(share.serve)
-app.command("download")(data.download_cmd)
-data_app.command("download")(data.data_download)
-data_app.command("list")(data.data_list)
-data_app.command("make")(data.data_make)
-app.command()(data.models)
-app.command()(training.quickstart)
+app.command()(train)
+app.command()(sample)
+app.command()(translate)
+app.command()(upscale)
+app.command()(anonymize)
+app.command()(stylize)
+app.command("import-weights")(import_weights)
+app.command()(export)
+app.command()(evaluate)
+app.command()(serve)
+app.command("download")(download_cmd)
+data_app.command("download")(data_download)
+data_app.command("list")(data_list)
+data_app.command("make")(data_make)
+app.command()(models)
+app.command()(quickstart)
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:
@@ -92,4 +93,6 @@ def main() -> None:
         raise
 
 
-__all__ = ["MAX_GRID_CELLS", "SAMPLE_BATCH", "app", "data_app", "load_yaml_opt", "main", "resolve_config"]
+__all__ = ["MAX_GRID_CELLS", "SAMPLE_BATCH", "anonymize", "app", "data_app", "data_download", "data_list", "data_make",
+           "download_cmd", "evaluate", "export", "import_weights", "load_yaml_opt", "main", "models", "quickstart",
+           "resolve_config", "sample", "serve", "stylize", "train", "translate", "upscale"]
