@@ -11,15 +11,7 @@ from functools import wraps
 from typing import Any
 
 from condgen.errors import CondgenError
-from condgen.serve.demos import (
-    MAX_GRID,
-    AnonymizerDemo,
-    GeneratorDemo,
-    SemanticDemo,
-    TranslatorDemo,
-    demo_for,
-    load_runs,
-)
+from condgen.serve import demos
 from condgen.serve.inputs import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_MB, _Limits
 from condgen.serve.lazy_gradio import _gradio
 from condgen.uploads import release_all, request
@@ -120,7 +112,7 @@ def build_app(runs: Sequence[Any], device: str = "cpu", max_pixels: int = DEFAUL
     are in ``app.condgen_demos`` (title -> demo) and their handlers can be called directly."""
     gr = _gradio()
     limits = _Limits(max_pixels, None if max_upload_mb is None else int(max_upload_mb * 1e6))
-    loaded = [(title, demo_for(model, limits)) for title, model in load_runs(runs, device)]
+    loaded = [(title, demos.demo_for(model, limits)) for title, model in demos.load_runs(runs, device)]
     UploadImage, PaintCanvas = _components(limits)
     # delete_cache: uploads no request used and outputs are deleted after half an hour
     with gr.Blocks(title="condgen demo", analytics_enabled=False, delete_cache=(600, 1800)) as app:
@@ -152,12 +144,12 @@ def _release_uploads_per_request(app) -> None:
     app.process_api = process_api
 
 
-def _generator_tab(gr, eid, demo: GeneratorDemo, UploadImage, PaintCanvas) -> None:
+def _generator_tab(gr, eid, demo: demos.GeneratorDemo, UploadImage, PaintCanvas) -> None:
     label = gr.State(-1)
     with gr.Row():
         with gr.Column(scale=1):
             seed = gr.Number(0, label="seed", precision=0, minimum=0)
-            n = gr.Slider(1, MAX_GRID, value=16, step=1, label="samples")
+            n = gr.Slider(1, demos.MAX_GRID, value=16, step=1, label="samples")
             if demo.num_classes:
                 label = gr.Dropdown([("all classes", -1)] + [(str(k), k) for k in range(demo.num_classes)],
                                     value=-1, label="class")
@@ -179,7 +171,7 @@ def _generator_tab(gr, eid, demo: GeneratorDemo, UploadImage, PaintCanvas) -> No
         box.submit(walk, [seed_a, seed_b, t, label], frame)
 
 
-def _translator_tab(gr, eid, demo: TranslatorDemo, UploadImage, PaintCanvas) -> None:
+def _translator_tab(gr, eid, demo: demos.TranslatorDemo, UploadImage, PaintCanvas) -> None:
     what = {"stylize": "Stylise", "upscale": f"Upscale x{demo.scale}", "translate": "Translate"}[demo.verb]
     direction = gr.State("AtoB")
     style_image = gr.State(None)
@@ -200,7 +192,7 @@ def _translator_tab(gr, eid, demo: TranslatorDemo, UploadImage, PaintCanvas) -> 
     go.click(user_errors(demo.run), [image, direction, seed, style_image], out)
 
 
-def _anonymizer_tab(gr, eid, demo: AnonymizerDemo, UploadImage, PaintCanvas) -> None:
+def _anonymizer_tab(gr, eid, demo: demos.AnonymizerDemo, UploadImage, PaintCanvas) -> None:
     gr.Markdown("For privacy: each detected face is replaced by a different face chosen by the passcode; the same "
                 "passcode restores it. Not encryption: anyone with this model can try every passcode.")
     with gr.Row():
@@ -218,7 +210,7 @@ def _anonymizer_tab(gr, eid, demo: AnonymizerDemo, UploadImage, PaintCanvas) -> 
     go.click(user_errors(demo.run), [image, passcode, restore, whole], [out, status])
 
 
-def _semantic_tab(gr, eid, demo: SemanticDemo, UploadImage, PaintCanvas) -> None:
+def _semantic_tab(gr, eid, demo: demos.SemanticDemo, UploadImage, PaintCanvas) -> None:
     swatches = " ".join(
         f"<span style='display:inline-block;padding:0 6px;margin:1px;background:rgb{tuple(map(int, c))};"
         f"color:{'#000' if sum(map(int, c)) > 380 else '#fff'}'>{k}</span>" for k, c in enumerate(demo.palette))
