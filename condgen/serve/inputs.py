@@ -1,6 +1,7 @@
 """The checks of the demo's inputs, pure (no Gradio): form values (whole numbers in a range) and uploads (only
 files this server received, within the byte and pixel limits, read through condgen's own opener; an error names
-'the upload', never the server's path)."""
+'the upload', never the server's path). Gradio is asked one thing, its upload folder, and only by a ``_Limits``
+given no store of its own."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def _display(e: CondgenError, path: Path) -> CondgenError:
 
 
 class _Limits:
-    """Byte and pixel limits of uploads, and the store of the upload files that may be read."""
+    """Byte and pixel limits of uploads, and the store of the upload files that may be read (by default, the
+    files Gradio's upload folder received)."""
 
     def __init__(self, max_pixels: int, max_bytes: int | None, store: UploadStore | None = None):
         self.max_pixels, self.max_bytes = int(max_pixels), max_bytes
