@@ -134,6 +134,7 @@ def main() -> None:
 
     import condgen
     import condgen.video as video
+    import condgen.video.flow as flow
     from condgen.video import open_video, translate_video
 
     load_start = os.getloadavg()
@@ -174,13 +175,13 @@ def main() -> None:
         outputs = {}
         for name, kw in conditions.items():
             kw = dict(kw)
-            cutoff = video.FLOW_ERROR_CUTOFF
+            cutoff = flow.FLOW_ERROR_CUTOFF
             if kw.pop("_no_mask", False):
-                video.FLOW_ERROR_CUTOFF = math.inf
+                flow.FLOW_ERROR_CUTOFF = math.inf
             try:
                 stats = translate_video(model, src, tmp / "out.mp4", progress=False, **kw)
             finally:
-                video.FLOW_ERROR_CUTOFF = cutoff
+                flow.FLOW_ERROR_CUTOFF = cutoff
             with open_video(tmp / "out.mp4") as r:
                 out = [f.astype(np.float64) for f in r]
             outputs[name] = out

@@ -49,6 +49,12 @@ FORBIDDEN = [
     ("condgen.nn", ("condgen.train", "condgen.models", "condgen.runs", "condgen.losses")),
     ("condgen.config", ("condgen.models", "condgen.train", "condgen.runs", "condgen.nn")),
     ("condgen.losses", ("condgen.models", "condgen.train", "condgen.runs")),
+    # inside the demo and video packages: the pure parts below the Gradio UI and the server, I/O below translating
+    ("condgen.serve.inputs", ("condgen.serve.demos", "condgen.serve.ui", "condgen.serve.server")),
+    ("condgen.serve.demos", ("condgen.serve.ui", "condgen.serve.server")),
+    ("condgen.serve.ui", ("condgen.serve.server",)),
+    ("condgen.video.io", ("condgen.video.flow", "condgen.video.translate")),
+    ("condgen.video.flow", ("condgen.video.translate",)),
 ]
 
 #: what a model may import: the layers below the models (and the models package itself)
@@ -97,6 +103,18 @@ def test_the_graph_is_read():
     assert "condgen.models" in GRAPH["condgen.runs"]
     assert "condgen.losses" in GRAPH["condgen.models.dcgan"]  # `from condgen import losses`
     assert "condgen.data" in GRAPH["condgen.models.base"]  # a function-local import
+
+
+def test_the_split_packages_are_read_as_their_layers():
+    """condgen.cli, condgen.serve and condgen.video are packages: their modules are in the graph, and a layer
+    named by its package covers every module in it (prefix matching)."""
+    for package, modules in {"condgen.cli": ("training", "images", "share", "data", "common"),
+                             "condgen.serve": ("inputs", "demos", "ui", "server"),
+                             "condgen.video": ("io", "flow", "translate")}.items():
+        for m in modules:
+            assert f"{package}.{m}" in GRAPH and _in(f"{package}.{m}", package)
+    assert "condgen.cli.images" in GRAPH["condgen.cli"]  # `from condgen.cli import images`
+    assert "condgen.video.io" in GRAPH["condgen.video.translate"]
 
 
 def test_no_import_runs_up_the_layers():

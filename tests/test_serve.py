@@ -100,7 +100,7 @@ def test_tabs_follow_the_models_verbs(app):
     kinds = {title: d.kind for title, d in app.condgen_demos.items()}
     assert kinds == {"dcgan (dcgan)": "generator", "cgan (cgan)": "generator", "pix2pix (pix2pix)": "translator"}
     assert isinstance(app, gr.Blocks)
-    assert not Path(serve_mod.__file__).with_suffix(".pyi").exists()  # gradio writes one for component subclasses
+    assert not Path(serve_mod.ui.__file__).with_suffix(".pyi").exists()  # gradio writes one for component subclasses
 
 
 def test_generator_grid_class_and_walk(app):
@@ -276,7 +276,7 @@ def test_non_local_host_warns(monkeypatch, capsys):
     def stop(*a, **k):
         raise serve_mod.ConfigError("stopped before loading")
 
-    monkeypatch.setattr(serve_mod, "build_app", stop)
+    monkeypatch.setattr(serve_mod.server, "build_app", stop)
     with pytest.raises(serve_mod.ConfigError):
         serve_mod.serve(["x"], host="0.0.0.0")
     assert "warning: serving on 0.0.0.0" in capsys.readouterr().err

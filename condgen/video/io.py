@@ -1,38 +1,22 @@
-"""Video translation: decode a video lazily, run any image translator on its frames in batches, encode the result
-with the original frame rate and frame size, and copy (or drop) the audio.
+"""Video in and out: probe a file, read its frames lazily, write frames with an exact frame rate and size, and copy
+(or re-encode) the audio of another file into a video.
 
 Decoding and encoding go through imageio's ffmpeg plugin (the ffmpeg binary shipped by ``imageio-ffmpeg``); the
 same binary probes the input (streams, reasons for failure) and muxes the audio in. Frames are RGB uint8
 H x W x 3 numpy arrays; only a batch of them is in memory at a time.
-
-Temporal stability (``stable=True``, the default): every frame sees the same test-time noise (the global torch
-RNG is re-seeded with ``seed`` before every call of the model, so pix2pix's dropout masks are the same for every
-frame; MUNIT: one style code for the whole video), and ``condgen.load`` already uses the EMA generator when the run
-kept one. The model's own test mode is kept (pix2pix: the run's eval_mode; ``eval_mode=True`` is the user's choice,
-measured in benchmarks/RESULTS.md: less flicker, but less faithful on a briefly trained BatchNorm model).
-``flow_blend=alpha`` further blends each output with the previous output warped by optical flow (OpenCV DIS)
-computed between the *input* frames, weighted per pixel by how well that flow explains the input (occlusions and
-scene cuts fall back to the fresh output). ``condgen.metrics.temporal`` measures flicker.
 
 Every failure to read a video raises ``UnreadableVideoError`` (a ``DataError``) naming the file and a short reason.
 """
 
 from __future__ import annotations
 
-import math
-import os
 import re
 import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import torch
 
 from condgen.errors import ConfigError, DataError, MissingDependencyError
 
@@ -42,10 +26,6 @@ AUDIO_MODES = ("copy", "drop")
 
 #: x264/VP9 constant-quality setting of the writer (x264: 18 is visually near-lossless; lower = better, larger)
 DEFAULT_CRF = 18
-#: optical flow is computed on grey input frames shrunk so their longer side is at most this (speed)
-FLOW_MAX_SIDE = 320
-#: input warp error (grey levels, after a small blur) at which the blend weight m falls to 0
-FLOW_ERROR_CUTOFF = 24.0
 
 
 class UnreadableVideoError(DataError):
@@ -382,235 +362,3 @@ def mux_audio(video: Path, audio_source: Path, out: Path) -> str:
         last = (_error_lines(res.stderr) or [f"exit code {res.returncode}"])[-1]
     raise VideoWriteError(out, f"the audio of {audio_source.name} could not be copied or re-encoded into "
                                f"{out.suffix} (ffmpeg: {last}); use --audio drop")
-
-
-# ----- optical-flow blending ----------------------------------------------------------------------
-class FlowBlender:
-    """``out_t <- (1 - alpha*m) * out_t + alpha*m * warp(out_{t-1})``: warp by the optical flow between the input
-    frames t and t-1 (OpenCV DIS on grey frames shrunk to ``FLOW_MAX_SIDE``), ``m`` in [0, 1] per pixel from how
-    well the same warp maps input t-1 onto input t (1 - error / FLOW_ERROR_CUTOFF, clipped; 0 where the flow
-    leaves the frame), so occlusions and scene cuts take the fresh output. ``out_{t-1}`` is the previous
-    *blended* output (a recursive filter)."""
-
-    def __init__(self, alpha: float):
-        if not 0.0 <= alpha < 1.0:
-            raise ConfigError(f"flow_blend must be in [0, 1), got {alpha}.")
-        try:
-            import cv2
-        except ImportError:
-            raise MissingDependencyError.extra("flow blending", "video", "opencv-python-headless") from None
-        self.cv2 = cv2
-        self.alpha = float(alpha)
-        self.dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
-        self._prev_in: np.ndarray | None = None  # small grey float32
-        self._prev_out: np.ndarray | None = None  # float32 H x W x 3
-
-    def _small_grey(self, frame: np.ndarray) -> np.ndarray:
-        cv2 = self.cv2
-        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if frame.ndim == 3 else frame
-        h, w = grey.shape
-        s = min(1.0, FLOW_MAX_SIDE / max(h, w))
-        if s < 1.0:
-            grey = cv2.resize(grey, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-        return np.ascontiguousarray(grey)
-
-    def __call__(self, inp: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """The blended output frame (uint8) for input frame ``inp`` and fresh output frame ``out``."""
-        cv2 = self.cv2
-        small = self._small_grey(inp)
-        fresh = out.astype(np.float32)
-        if self._prev_in is None or self._prev_in.shape != small.shape:
-            result = fresh
-        else:
-            sh, sw = small.shape
-            # flow from t to t-1: input_t(y, x) ~ input_{t-1}(y + fy, x + fx)
-            flow = self.dis.calc(small, self._prev_in, None)
-            gx, gy = np.meshgrid(np.arange(sw, dtype=np.float32), np.arange(sh, dtype=np.float32))
-            mx, my = gx + flow[..., 0], gy + flow[..., 1]
-            warped_in = cv2.remap(self._prev_in, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            err = cv2.GaussianBlur(np.abs(small.astype(np.float32) - warped_in.astype(np.float32)), (5, 5), 0)
-            m = np.clip(1.0 - err / FLOW_ERROR_CUTOFF, 0.0, 1.0)
-            m[(mx < 0) | (mx > sw - 1) | (my < 0) | (my > sh - 1)] = 0.0
-            oh, ow = fresh.shape[:2]
-            if (oh, ow) != (sh, sw):  # flow in output pixels (the output may be larger, e.g. super-resolution)
-                flow = cv2.resize(flow, (ow, oh), interpolation=cv2.INTER_LINEAR)
-                flow[..., 0] *= ow / sw
-                flow[..., 1] *= oh / sh
-                m = cv2.resize(m, (ow, oh), interpolation=cv2.INTER_LINEAR)
-                gx, gy = np.meshgrid(np.arange(ow, dtype=np.float32), np.arange(oh, dtype=np.float32))
-                mx, my = gx + flow[..., 0], gy + flow[..., 1]
-            warped_out = cv2.remap(self._prev_out, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            if warped_out.ndim == 2:
-                warped_out = warped_out[..., None]
-            w = (self.alpha * m)[..., None]
-            result = (1.0 - w) * fresh + w * warped_out
-        self._prev_in, self._prev_out = small, result
-        return np.clip(np.rint(result), 0, 255).astype(np.uint8)
-
-
-# ----- translating a video ------------------------------------------------------------------------
-def _to_uint8_frames(y: torch.Tensor) -> np.ndarray:
-    """N x C x H x W in [-1, 1] -> N x H x W x 3 uint8 (grey repeated to RGB), rounded like ``tensor_to_pil``."""
-    arr = ((y.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    arr = arr.permute(0, 2, 3, 1).numpy()
-    if arr.shape[-1] == 1:
-        arr = np.repeat(arr, 3, axis=-1)
-    return arr
-
-
-def frames_to_tensor(frames: list[np.ndarray], channels: int) -> torch.Tensor:
-    """RGB uint8 frames -> N x C x H x W in [-1, 1], converted to grey exactly as an image file would be."""
-    from PIL import Image
-
-    from condgen.translate import pil_to_tensor
-
-    return torch.cat([pil_to_tensor(Image.fromarray(f), channels) for f in frames])
-
-
-def check_video_model(model) -> None:
-    """ConfigError unless ``model`` translates images (not label maps, not noise)."""
-    name = getattr(getattr(model, "run_config", None), "model_name", None) or type(model).__name__
-    if model.task == "sample":
-        raise ConfigError(f"video translation needs an image-to-image model; {name} generates from noise "
-                          f"(use `condgen sample`).")
-    if model.task == "synthesize":
-        raise ConfigError(f"{name} synthesises images from semantic label maps, not from photos: a video's frames "
-                          f"are not label maps. Translate a video with an image-to-image model (pix2pix, cyclegan, "
-                          f"unit, munit, style, srresnet/srgan).")
-
-
-def translate_video(model, src: str | Path, dst: str | Path, batch_size: int = 8, stable: bool = True,
-                    flow_blend: float = 0.0, audio: str = "copy", progress: bool = True, seed: int = 0,
-                    crf: int = DEFAULT_CRF, **translate_kwargs: Any) -> dict:
-    """Translate every frame of the video ``src`` with ``model.translate`` and write the video ``dst``.
-
-    The output keeps the input's frame rate and frame count (and its frame size, times the model's scale for
-    super-resolution); ``audio="copy"`` copies the input's audio streams (none is fine), ``"drop"`` leaves them
-    out. The file is written under a temporary name in ``dst``'s folder and renamed at the end, so a failure
-    never leaves a half-written ``dst``. Frames go through the model ``batch_size`` at a time (one at a time when
-    the model is stochastic per image, i.e. pix2pix in the paper's test mode: dropout and batch statistics).
-
-    ``stable`` (see the module docstring): the same noise for every frame (RNG re-seeded with ``seed`` before each
-    call: the same dropout masks; MUNIT one style code); the model's test mode as the run set it. ``stable=False``:
-    fresh noise per frame (RNG seeded once; MUNIT a new random style per frame). ``flow_blend`` in [0, 1): blend
-    with the flow-warped previous output (0 = off). ``translate_kwargs`` go to ``model.translate`` (direction,
-    style_image, eval_mode, ...). ``crf``: the encoder's constant-quality setting (see ``VideoWriter``). The
-    caller's torch RNG state is left as it was.
-
-    Returns stats: frames, fps, size (output w, h), input_size, seconds, frames_per_second (throughput),
-    flicker_in, flicker_out (mean |frame_t - frame_{t-1}| in grey levels; the output measured before encoding),
-    flicker_ratio (out / in), audio ("copied", "re-encoded (...)", "none", "dropped"), batch_size, output."""
-    from tqdm.auto import tqdm
-
-    from condgen.metrics.temporal import FlickerMeter, ratio
-
-    src, dst = Path(src), Path(dst)
-    check_video_model(model)
-    if audio not in AUDIO_MODES:
-        raise ConfigError(f"audio must be one of {', '.join(AUDIO_MODES)}, got {audio!r}.")
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be at least 1, got {batch_size}.")
-    if not 0.0 <= flow_blend < 1.0:
-        raise ConfigError(f"flow_blend must be in [0, 1) (0 = off), got {flow_blend}.")
-    if not is_video_file(dst):
-        raise ConfigError(f"the output {dst} needs a video extension ({EXTENSIONS_TEXT}).")
-    if dst.exists() and src.exists() and dst.resolve() == src.resolve():
-        raise ConfigError(f"the output {dst} is the input video; choose another output path.")
-
-    takes = model.translate_options
-    kwargs = dict(translate_kwargs)
-    if kwargs.pop("num_styles", 1) not in (1, None):
-        raise ConfigError("a video gets one style: num_styles > 1 (several outputs per input) does not apply to "
-                          "video; pick the style with seed, or give style_image.")
-    if kwargs.pop("as_list", False):
-        raise ConfigError("as_list does not apply to video (one output frame per input frame).")
-    unknown = sorted(k for k in kwargs if k not in takes)
-    if unknown:
-        raise ConfigError(f"{type(model).__name__}.translate takes no {', '.join(unknown)}.")
-    stochastic = "eval_mode" in takes and not (kwargs["eval_mode"] if kwargs.get("eval_mode") is not None
-                                               else getattr(model.cfg, "eval_mode", True))
-    fresh_styles = (not stable and "style" in takes and kwargs.get("style") is None
-                    and kwargs.get("style_image") is None)
-    if "seed" in takes and not fresh_styles:
-        kwargs["seed"] = seed
-    batch = 1 if stochastic else batch_size
-    channels = model.input_channels(kwargs.get("direction") or "AtoB")
-
-    blender = FlowBlender(flow_blend) if flow_blend > 0 else None
-    meter_in, meter_out = FlickerMeter(), FlickerMeter()
-    style_gen = torch.Generator().manual_seed(int(seed))
-    tmp_paths: list[Path] = []
-
-    def tmp_file(tag: str) -> Path:
-        fd, name = tempfile.mkstemp(prefix=f".{dst.stem}.{tag}-", suffix=dst.suffix, dir=dst.parent)
-        os.close(fd)
-        tmp_paths.append(Path(name))
-        return Path(name)
-
-    def run(frames: list[np.ndarray]) -> None:
-        x = frames_to_tensor(frames, channels)
-        call = dict(kwargs)
-        if fresh_styles:
-            call["style"] = torch.randn(len(frames), model.cfg.style_dim, generator=style_gen)
-        if stable:
-            torch.manual_seed(seed)
-        y = model.translate(x, **call)
-        if not isinstance(y, torch.Tensor) or y.dim() != 4 or y.shape[0] != len(frames):
-            raise ConfigError(f"{type(model).__name__}.translate returned {type(y).__name__}, not one output "
-                              f"per frame; video needs a one-to-one image translator.")
-        for f_in, f_out in zip(frames, _to_uint8_frames(y)):
-            if blender is not None:
-                f_out = blender(f_in, f_out)
-            meter_in.update(f_in)
-            meter_out.update(f_out)
-            writer.write(f_out)
-        bar.update(len(frames))
-
-    start = time.perf_counter()
-    reader = open_video(src)
-    writer = bar = None
-    try:
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        writer = VideoWriter(tmp_file("video"), reader.fps_fraction, crf)
-        bar = tqdm(total=reader.frames, unit="frame", desc=src.name, file=sys.stderr, disable=not progress,
-                   dynamic_ncols=True, leave=False)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            pending: list[np.ndarray] = []
-            for frame in reader:
-                pending.append(frame)
-                if len(pending) == batch:
-                    run(pending)
-                    pending = []
-            if pending:
-                run(pending)
-        writer.close()
-        final, how = writer.path, ("dropped" if audio == "drop" else "none")
-        if audio == "copy" and reader.has_audio:
-            final = tmp_file("audio")
-            how = mux_audio(writer.path, src, final)
-        os.replace(final, dst)
-    finally:
-        if bar is not None:
-            bar.close()
-        reader.close()
-        if writer is not None:
-            try:
-                writer.close()  # already closed on success; on a failure, ffmpeg stops before its file is removed
-            except DataError:
-                pass
-        for p in tmp_paths:
-            if p.exists():
-                p.unlink()
-    seconds = time.perf_counter() - start
-    return {"input": str(src), "output": str(dst), "frames": writer.frames, "fps": reader.fps,
-            "size": list(writer.size or (0, 0)), "input_size": list(reader.size), "seconds": seconds,
-            "frames_per_second": writer.frames / seconds if seconds > 0 else math.inf,
-            "flicker_in": meter_in.value, "flicker_out": meter_out.value,
-            "flicker_ratio": ratio(meter_out.value, meter_in.value), "audio": how, "batch_size": batch,
-            "stable": stable, "flow_blend": flow_blend}
-
-
-__all__ = ["AUDIO_MODES", "VIDEO_EXTENSIONS", "FlowBlender", "UnreadableVideoError", "VideoReader", "VideoWriteError",
-           "VideoWriter", "check_video_model", "frames_to_tensor", "is_video_file", "mux_audio", "open_video",
-           "probe_video", "translate_video"]
