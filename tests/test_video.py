@@ -294,7 +294,7 @@ def test_cli_video_keeps_fps_size_frames_and_audio(capsys, tmp_path, p2p_run):
 
 
 def test_cli_large_frames_go_through_tiles(capsys, tmp_path, p2p_run, monkeypatch):
-    import condgen.translate as tr
+    import condgen.imaging as tr
 
     calls = []
     real = tr._tiled

@@ -29,6 +29,8 @@ from torch.nn import functional as F
 from condgen import losses
 from condgen.config import option
 from condgen.errors import ConfigError
+from condgen.exportspec import image_spec
+from condgen.imaging import as_image_input, pil_to_tensor, tensor_to_pil
 from condgen.models.base import GenerativeModel, adam
 from condgen.nn.anonymizer import (
     IdentityEncoder,
@@ -241,8 +243,6 @@ class Anonymizer(GenerativeModel):
         PIL), a uint8 array (returns one), or a C x H x W / N x C x H x W tensor in [-1, 1] (same shape). The
         crop is resized to ``image_size``, transformed and resized back; colour crops are transformed on their
         luminance when the model is grey (colour is kept)."""
-        from condgen.translate import as_image_input, pil_to_tensor, tensor_to_pil
-
         code = self.code(passcode, restore)
         image, kind = as_image_input(image, self.cfg.channels)
         if kind == "tensor":
@@ -283,8 +283,6 @@ class Anonymizer(GenerativeModel):
     def export_spec(self, size: int | None = None, direction: str = "AtoB"):
         """T(face, code): inputs ``face`` (N x C x H x W in [-1, 1], H and W multiples of 4; trained at
         image_size) and ``code`` (N x bits: 2 * passcode - 1 to anonymize, its negation to restore)."""
-        from condgen.export import image_spec
-
         G = self.net("G").eval()
         code = 2 * self._random_bits(1, torch.Generator().manual_seed(0)) - 1
         spec = image_spec(lambda x, c: G(x, c), {"G": G}, self.cfg.channels, size or self.cfg.image_size, 4,

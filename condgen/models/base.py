@@ -213,7 +213,7 @@ class GenerativeModel:
         return self.generate(**fixed)
 
     def export_spec(self, size: int | None = None, direction: str = "AtoB"):
-        """What ``condgen export`` writes for this model: a ``condgen.export.ExportSpec`` (the inference module,
+        """What ``condgen export`` writes for this model: a ``condgen.exportspec.ExportSpec`` (the inference module,
         example inputs, names, dynamic dimensions). ``size``: the example spatial size for image inputs."""
         raise ModelError(f"exporting {type(self).__name__} to ONNX/TorchScript is not supported yet; "
                          f"`--format safetensors` exports its weights.")

@@ -5,7 +5,6 @@ PatchGANs plus cycle consistency (G_B(G_A(a)) ~ a, G_A(G_B(b)) ~ b) and an ident
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -14,8 +13,8 @@ from condgen import losses
 from condgen.config import option
 from condgen.errors import ConfigError
 from condgen.models.base import adam
-from condgen.models.pix2pix import GENERATORS, build_generator, generator_downs, generator_min_size_reason
 from condgen.models.unpaired import UnpairedTranslator
+from condgen.nn.generators import GENERATORS, build_generator, generator_downs, generator_min_size_reason
 from condgen.nn.init import init_normal_02
 from condgen.nn.patchgan import PatchDiscriminator
 
@@ -99,10 +98,11 @@ class CycleGAN(UnpairedTranslator):
 
     def __init__(self, cfg: CycleGANConfig):
         super().__init__(cfg)
-        # Names follow the reference: G_A maps A -> B and D_A judges its outputs against real B.
+        # Names follow the reference: G_A maps A -> B and D_A judges its outputs against real B. No dropout in the
+        # generators: the paper uses none.
         self.nets = {
-            "G_A": build_generator(_generator_cfg(cfg, cfg.in_channels, cfg.out_channels)),
-            "G_B": build_generator(_generator_cfg(cfg, cfg.out_channels, cfg.in_channels)),
+            "G_A": build_generator(cfg.netG, cfg.in_channels, cfg.out_channels, cfg.ngf, cfg.norm),
+            "G_B": build_generator(cfg.netG, cfg.out_channels, cfg.in_channels, cfg.ngf, cfg.norm),
             "D_A": PatchDiscriminator(cfg.out_channels, ndf=cfg.ndf, n_layers=cfg.n_layers_D, norm=cfg.norm),
             "D_B": PatchDiscriminator(cfg.in_channels, ndf=cfg.ndf, n_layers=cfg.n_layers_D, norm=cfg.norm),
         }
@@ -175,7 +175,3 @@ class CycleGAN(UnpairedTranslator):
         """Why: the generators' architecture in words (for the too-small-input message)."""
         return generator_min_size_reason(self.cfg.netG, self.min_size())
 
-
-def _generator_cfg(cfg: CycleGANConfig, cin: int, cout: int) -> SimpleNamespace:
-    """The fields pix2pix's generator builder reads, for one direction (no dropout: the paper uses none)."""
-    return SimpleNamespace(netG=cfg.netG, in_channels=cin, out_channels=cout, ngf=cfg.ngf, norm=cfg.norm, dropout=0.0)

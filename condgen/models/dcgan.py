@@ -9,6 +9,7 @@ import torch
 
 from condgen import losses
 from condgen.config import option
+from condgen.exportspec import Exportable, ExportSpec
 from condgen.models.base import GenerativeModel, adam
 from condgen.nn.dcgan import DCGANDiscriminator, DCGANGenerator, check_image_size
 from condgen.nn.init import init_normal_02
@@ -67,8 +68,6 @@ class DCGAN(GenerativeModel):
 
     def export_spec(self, size: int | None = None, direction: str = "AtoB"):
         """G(z) (and class labels for cgan), batch dynamic; the prior is sampled outside the file."""
-        from condgen.export import Exportable, ExportSpec
-
         G = self.net("G")
         gen = torch.Generator().manual_seed(0)
         z, z2 = self.sample_z(1, gen).cpu(), self.sample_z(3, gen).cpu()

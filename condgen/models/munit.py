@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-from PIL import Image
 
 from condgen import losses
 from condgen.config import option
-from condgen.errors import ConfigError, DataError, ModelError
+from condgen.errors import ConfigError, ModelError
+from condgen.imaging import as_batch
 from condgen.models.unpaired import LATENT_TRAIN_DEFAULTS, UnpairedTranslator, check_direction
 from condgen.nn.multiscale import TwoDomainDiscriminators
 from condgen.nn.munit import ADAIN_ORDERS, MUNITGenerators
@@ -242,25 +242,6 @@ class MUNIT(UnpairedTranslator):
         c = max(t.shape[1] for t in cols)
         cols = [t.expand(-1, c, -1, -1) if t.shape[1] != c else t for t in cols]
         return torch.stack(cols, dim=1).flatten(0, 1)
-
-
-def as_batch(image, channels: int) -> torch.Tensor:
-    """A PIL image or a C x H x W / N x C x H x W tensor in [-1, 1] as an N x ``channels`` x H x W float tensor
-    (grey expanded to RGB, RGB averaged to grey)."""
-    from condgen.translate import pil_to_tensor
-
-    x = pil_to_tensor(image, channels) if isinstance(image, Image.Image) else torch.as_tensor(image).float()
-    if x.dim() == 3:
-        x = x[None]
-    if x.dim() != 4:
-        raise DataError(f"expected an image tensor C x H x W or N x C x H x W, got shape {tuple(x.shape)}.")
-    if x.shape[1] == channels:
-        return x
-    if x.shape[1] == 1 and channels == 3:
-        return x.expand(-1, 3, -1, -1)
-    if x.shape[1] == 3 and channels == 1:
-        return x.mean(1, keepdim=True)
-    raise DataError(f"expected {channels}-channel images, got {x.shape[1]} channels.")
 
 
 __all__ = ["MUNIT", "MUNITConfig", "as_batch"]

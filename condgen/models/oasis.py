@@ -22,30 +22,27 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-from PIL import Image
+from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from condgen import losses
 from condgen.config import option
-from condgen.errors import ConfigError, DataError, WeightsNotFoundError
-from condgen.models.base import GenerativeModel, adam
-from condgen.models.spade import label_ids
-from condgen.nn.labels import IGNORE_ID, check_label_ids, colorize, semantic_channels, semantic_input
+from condgen.errors import ConfigError, DataError
+from condgen.exportspec import image_spec
+from condgen.models.semantic import SemanticConfig, SemanticSynthesizer
+from condgen.nn.labels import IGNORE_ID, check_label_ids, colorize, label_ids
 from condgen.nn.norms import PARAM_FREE_NORMS
 from condgen.nn.oasis import OASISGenerator, UNetSegDiscriminator, noise_map
-from condgen.nn.spade import init_xavier
 
 
 @dataclass
-class OASISConfig:
-    """OASIS hyper-parameters; defaults are the paper's (sec. 3-4, appendix) and the authors' released options."""
+class OASISConfig(SemanticConfig):
+    """OASIS hyper-parameters; defaults are the paper's (sec. 3-4, appendix) and the authors' released options. The
+    fields shared with SPADE and SEAN are ``SemanticConfig``'s; those OASIS sets or describes otherwise follow."""
 
-    label_nc: int = option(0, min=0, help="number of classes (ids 0..label_nc-1; 255 = don't care); 0 = from the "
-                                          "data")
     dontcare_as_class: bool = option(False, help="feed don't-care pixels to G as an extra one-hot channel (the "
                                                  "authors do for ADE20K / COCO); default: all-zero. D never "
                                                  "trains on them either way (weight 0)")
-    ngf: int = option(64, min=1, help="generator width: 16 x ngf channels at the start, ngf at the end (64)")
     ndf: int = option(64, min=1, help="discriminator width: encoder 2, 2, 4, 4, 8, 8 x ndf (64)")
     z_dim: int = option(64, min=0, help="3-D noise channels concatenated to the label map (64; 0 = no noise, "
                                         "the paper's ablation)")
@@ -66,7 +63,6 @@ class OASISConfig:
                                                "file path, or random")
     lr_G: float = option(1e-4, min=0.0, help="generator learning rate (1e-4; Cityscapes 4e-4)")
     lr_D: float = option(4e-4, min=0.0, help="discriminator learning rate (4e-4)")
-    beta1: float = option(0.0, min=0.0, max=1.0, help="Adam beta1 (0)")
     beta2: float = option(0.999, min=0.0, max=1.0, help="Adam beta2 (0.999; the authors explain why not 0.9 in "
                                                         "issue #28)")
     init_gain: float = option(0.02, min=0.0, help="Xavier-normal init gain of G and D (authors: 0.02)")
@@ -76,7 +72,6 @@ class OASISConfig:
     bn_reestimate_batches: int = option(50, min=0, help="forward passes that re-estimate the EMA generator's "
                                                         "batch-norm statistics before each sample grid (authors: "
                                                         "~50 training batches; 0 = off)")
-    tile_size: int = option(1024, min=0, help="translate larger label maps in overlapping tiles (0: never)")
 
     #: runs saved before a key existed computed this (runs.config_from_dict fills it in)
     saved_before: ClassVar[dict[str, Any]] = {"d_head_spectral_norm": True}
@@ -104,16 +99,14 @@ def class_balance_weights(segmap: torch.Tensor, label_nc: int, balance: bool = T
     return w[ids] * valid
 
 
-class OASIS(GenerativeModel):
+class OASIS(SemanticSynthesizer):
     """Label map (+ 3-D noise) -> image. One iteration in the authors' order: the G step (class-balanced N+1 CE of
     D on G's fakes; D frozen), then the D step on real, a fresh detached fake (new noise) and their LabelMix."""
 
     Config = OASISConfig
-    frozen_modules = ("vgg",)  # moved by GenerativeModel.to
-    data_kind = "semantic"
-    task = "synthesize"
     translate_options = frozenset({"seed", "resample_classes", "resample_seed", "z"})
-    ema_nets = ("G",)
+    reads_instances = False
+    vgg_hint = "Or train OASIS without it (the paper's default): model.lambda_vgg=0."
     ema_copies_norm_stats = False  # the EMA G's BN statistics are re-estimated (reestimate_bn), not copied
     grid_nrow = 4  # rows of colourised label | generated (noise a) | generated (noise b) | real
     grid_columns = ("label", "noise a", "noise b", "real")
@@ -125,66 +118,21 @@ class OASIS(GenerativeModel):
                                "crop_size": 256, "flip": True},
                       "train": {"epochs": 200, "lr_schedule": "constant", "ema_decay": 0.9999}}
 
-    def __init__(self, cfg: OASISConfig, training: bool = True):
-        super().__init__(cfg)
-        if cfg.label_nc < 1:
-            raise ConfigError("model.label_nc is 0: set the number of classes, or train on data (it fills it in).")
+    def build_nets(self, cfg: OASISConfig) -> dict[str, nn.Module]:
+        """SPADE's generator reading the label map and 3-D noise, and the U-Net segmenter D (N + 1 classes)."""
         cfg.validate()
-        self.semantic_nc = semantic_channels(cfg.label_nc, cfg.dontcare_as_class)
         G = OASISGenerator(self.semantic_nc, ngf=cfg.ngf, z_dim=cfg.z_dim, param_free=cfg.param_free_norm,
                            hidden=cfg.spade_hidden)
         D = UNetSegDiscriminator(cfg.label_nc + 1, ndf=cfg.ndf, head_spectral_norm=cfg.d_head_spectral_norm)
-        self.nets = {"G": G, "D": D}
-        for net in self.nets.values():
-            init_xavier(net, cfg.init_gain)
-        betas = (cfg.beta1, cfg.beta2)
-        self.optimizers = {"G": adam(G.parameters(), lr=cfg.lr_G, betas=betas),
-                           "D": adam(D.parameters(), lr=cfg.lr_D, betas=betas)}
-        self.vgg = _build_vgg(cfg) if training and cfg.lambda_vgg > 0 else None
+        return {"G": G, "D": D}
 
     @classmethod
-    def for_inference(cls, cfg: OASISConfig) -> OASIS:
-        """Without the (optional) VGG."""
-        return cls(cfg, training=False)
-
-    # ----- data -----------------------------------------------------------------------------------
-    @classmethod
-    def load_data(cls, run_cfg: Any, split: str = "train", train: bool = True):
-        """Label maps + images: ``images/`` + ``labels/`` folders or the built-in ``scenes`` / ``scenes64``. OASIS
-        reads no instance maps. Training crops are multiples of 64 (the U-Net discriminator's 6 poolings)."""
-        from condgen.data import load_dataset
-
-        d, m = run_cfg.data, run_cfg.model
-        return load_dataset(d.path, kind="semantic", split=split, image_size=d.crop_size, bad_images=d.bad_images,
-                            dontcare_id=d.dontcare_id,
-                            label_nc=m.label_nc, instances="false", preprocess=d.preprocess, load_size=d.load_size,
-                            flip=d.flip, train=train, seed=run_cfg.seed, multiple=64 if train else 32)
-
-    @classmethod
-    def data_requirements(cls, cfg: OASISConfig) -> dict[str, Any]:
-        """Semantic data (RGB images with label maps)."""
-        return {"kind": "semantic", "channels": 3, "image_size": None}
-
-    @classmethod
-    def fill_from_data(cls, cfg: OASISConfig, info: dict[str, Any]) -> None:
-        """label_nc (when 0) and crop_size from the dataset; DataError when the data has more classes than
-        label_nc."""
-        data_nc = int(info.get("label_nc") or 0)
-        if cfg.label_nc == 0:
-            if data_nc < 1:
-                raise DataError("the dataset does not say how many classes it has; set model.label_nc.")
-            cfg.label_nc = data_nc
-        elif data_nc > cfg.label_nc:
-            raise DataError(f"the data has {data_nc} classes but model.label_nc is {cfg.label_nc}; raise "
-                            "model.label_nc or set it to 0 to take it from the data.")
-        if info.get("image_size"):
-            cfg.crop_size = int(info["image_size"])
+    def size_multiple(cls, cfg: OASISConfig, train: bool = False) -> int:
+        """Sides of generated images are multiples of 32 (2^5 upsamplings); training crops of 64 (the U-Net
+        discriminator's 6 poolings). OASIS reads no instance maps."""
+        return 64 if train else 32
 
     # ----- pieces -----------------------------------------------------------------------------------
-    def semantic(self, label: torch.Tensor) -> torch.Tensor:
-        """G's label input: the one-hot map (don't care all-zero, or its own channel with dontcare_as_class)."""
-        return semantic_input(label.to(self.device), self.cfg.label_nc, dontcare_as_class=self.cfg.dontcare_as_class)
-
     def training_noise(self, n: int) -> torch.Tensor | None:
         """N(0, I) noise vectors (n x z_dim) from the training RNG, replicated over the map by G (the paper's
         training samples one vector per image)."""
@@ -204,9 +152,7 @@ class OASIS(GenerativeModel):
             fake = G(sem, self.training_noise(n))
             terms["G_adv"] = losses.n1_cross_entropy(D(fake), seg, weights)
             if cfg.lambda_vgg > 0:
-                if self.vgg is None:
-                    raise ConfigError("this OASIS was built for inference: it has no VGG for the perceptual loss.")
-                terms["G_vgg"] = losses.vgg_loss(self.vgg, fake, real)
+                terms["G_vgg"] = self.vgg_loss(fake, real)
             loss_g = terms["G_adv"] + cfg.lambda_vgg * terms.get("G_vgg", 0.0)
             self.optimize("G", loss_g)
 
@@ -272,16 +218,6 @@ class OASIS(GenerativeModel):
             yield segmaps[j * chunk:(j + 1) * chunk]
 
     # ----- inference ----------------------------------------------------------------------------------
-    def multiple(self) -> int:
-        """Sides of a generated image are multiples of this (2^5 upsamplings)."""
-        return 32
-
-    def sample_z(self, n: int, seed: int = 0) -> torch.Tensor:
-        """``n`` noise vectors (n x z_dim) from N(0, I), a pure function of ``seed``; vector k is the same whatever
-        ``n`` (drawn one at a time)."""
-        g = torch.Generator().manual_seed(int(seed))
-        return torch.stack([torch.randn(self.cfg.z_dim, generator=g) for _ in range(n)]).to(self.device)
-
     def _vectors(self, v, n: int) -> torch.Tensor:
         """n x z_dim vectors from an int seed, a z_dim vector or an n x z_dim tensor."""
         if isinstance(v, int):
@@ -348,8 +284,6 @@ class OASIS(GenerativeModel):
         """G in eval mode on ``semantic`` (N x C x H x W one-hot label map, ``condgen.nn.labels.semantic_input``)
         and ``noise`` (N x z_dim, one vector per image spread over the map; local resampling is done by the caller
         with a full noise map in PyTorch). H and W dynamic multiples of the generator's multiple."""
-        from condgen.export import image_spec
-
         G = self.net("G").eval()
         m = G.multiple
         channels = self.semantic(torch.zeros(1, m, m, dtype=torch.long)).shape[1]
@@ -358,13 +292,6 @@ class OASIS(GenerativeModel):
                           extra=(("noise", noise),))
         spec.note = f"semantic: one-hot label map ({channels} channels); noise: N x {self.cfg.z_dim}"
         return spec
-
-    def open_input(self, path):
-        """A label-map file read as ids, with the run's ``data.dontcare_id`` convention (``condgen translate``)."""
-        from condgen.data.semantic import IGNORE_ID, open_label_map
-
-        run = getattr(self, "run_config", None)
-        return open_label_map(path, run.data.dontcare_id if run is not None else IGNORE_ID)
 
     @torch.no_grad()
     def translate(self, labels, seed: int = 0, resample_classes: Iterable[int] = (), resample_seed: int = 1,
@@ -377,10 +304,7 @@ class OASIS(GenerativeModel):
         same image, and changing only ``resample_seed`` re-draws those regions. The map is padded by reflection to
         a multiple of 32 and the image cropped back; maps larger than ``tile_size`` go through overlapping tiles,
         which share the vectors (the noise is a function of each pixel's class)."""
-        from condgen.translate import tensor_to_pil, translate_tensor
-
-        as_pil = isinstance(labels, Image.Image)
-        ids, squeeze = label_ids(labels)
+        ids, _, single = self.label_maps(labels)
         check_label_ids(ids, self.cfg.label_nc)
         n = ids.shape[0]
         classes = [int(c) for c in resample_classes]
@@ -395,22 +319,19 @@ class OASIS(GenerativeModel):
             vecs = self.sample_z(n, seed) if z is None else self._vectors(z, n)
             kwargs = {"z": vecs, "resample": {c: self.sample_z(n, resample_seed) for c in classes} or None}
         with self.inference():
-            y = translate_tensor(_LabelsAsImage(self), ids[:, None].float(), in_channels=1,
-                                 multiple=self.multiple(), min_size=1, tile=self.cfg.tile_size, **kwargs)
-        if as_pil:
-            return tensor_to_pil(y)
-        return y[0] if squeeze else y
+            y = self.synthesize_any_size(ids, **kwargs)
+        return self.translated(y, labels, single)
 
     # ----- sample grids -------------------------------------------------------------------------------
     def fixed_inputs(self, n: int, seed: int, batch: dict[str, Any] | None = None) -> dict[str, Any]:
         """The first few training label maps and images (at most 8), two fixed noise draws per map, and all the
         label maps of the trainer's first batch for the BN re-estimation."""
-        if batch is None:
-            return {}
-        k = min(8, n, batch["segmap"].shape[0])
-        fixed = {"segmap": batch["segmap"][:k], "image": batch["image"][:k], "bn_segmap": batch["segmap"],
-                 "bn_seed": seed}
+        fixed = super().fixed_inputs(n, seed, batch)
+        if not fixed:
+            return fixed
+        fixed.update(bn_segmap=batch["segmap"], bn_seed=seed)
         if self.cfg.z_dim:
+            k = fixed["segmap"].shape[0]
             fixed["z"] = [self.sample_z(k, seed), self.sample_z(k, seed + 1)]
         return fixed
 
@@ -424,28 +345,6 @@ class OASIS(GenerativeModel):
         fakes = [self.generate(fixed["segmap"], z=z).float().cpu() for z in zs]
         lab = colorize(fixed["segmap"], self.cfg.label_nc)
         return torch.stack([lab, *fakes, fixed["image"].float().cpu()], dim=1).flatten(0, 1)
-
-
-class _LabelsAsImage:
-    """Adapter for condgen.translate.translate_tensor: ``generate(A=...)`` of a 1-channel float map of ids."""
-
-    def __init__(self, model: OASIS):
-        self.model = model
-
-    def generate(self, A: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        """The model's images for the map."""
-        return self.model.generate(A.round().long()[:, 0], **kwargs)
-
-
-def _build_vgg(cfg: OASISConfig) -> torch.nn.Module:
-    """The frozen VGG19 of the optional perceptual loss (relu1_1 .. relu5_1)."""
-    from condgen.nn.features import VGGFeatures
-
-    try:
-        return VGGFeatures("vgg19", layers=losses.VGG_LAYERS, weights=cfg.vgg_weights, input_range=(-1.0, 1.0))
-    except WeightsNotFoundError as e:
-        raise WeightsNotFoundError(f"{e} Or train OASIS without it (the paper's default): model.lambda_vgg=0.") \
-            from None
 
 
 __all__ = ["OASIS", "OASISConfig", "class_balance_weights"]

@@ -13,11 +13,14 @@ from torch.nn import functional as F
 from condgen import losses
 from condgen.config import option
 from condgen.errors import ConfigError, ModelError
+from condgen.exportspec import image_spec
+from condgen.imaging import translate_tensor, triplets
 from condgen.models.base import GenerativeModel, adam
+from condgen.nn import generators
+from condgen.nn.generators import GENERATORS, generator_downs, generator_min_size_reason
 from condgen.nn.init import init_normal_02
 from condgen.nn.norms import batch_statistics
 
-GENERATORS = ("unet_256", "unet_128", "unet_64", "resnet_9blocks", "resnet_6blocks")
 DISCRIMINATORS = ("basic", "n_layers", "pixel")
 
 
@@ -151,8 +154,6 @@ class Pix2Pix(GenerativeModel):
     def export_spec(self, size: int | None = None, direction: str = "AtoB"):
         """G in eval mode (no dropout, running BN statistics: the documented --eval behaviour, since an exported
         file should be deterministic); H and W dynamic multiples of ``multiple()`` (default size 256)."""
-        from condgen.export import image_spec
-
         G = self.net("G").eval()
         spec = image_spec(G, {"G": G}, self.cfg.in_channels, size or 256, self.multiple())
         spec.note = f"eval mode (no dropout, running BN statistics); H, W multiples of {self.multiple()}"
@@ -163,8 +164,6 @@ class Pix2Pix(GenerativeModel):
         """Translate one image of any size: a PIL image (returns PIL) or a C x H x W / N x C x H x W tensor in
         [-1, 1] (returns the same shape). Pads by reflection to the network's multiple and crops back; images
         larger than ``tile_size`` go through overlapping tiles blended with a smooth window."""
-        from condgen.translate import translate_tensor
-
         old = self.cfg.eval_mode
         if eval_mode is not None:
             self.cfg.eval_mode = eval_mode
@@ -216,30 +215,12 @@ class Pix2Pix(GenerativeModel):
         return {k: v / max(n, 1) for k, v in sums.items()}, grid
 
 
-def triplets(a: torch.Tensor, fake: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Interleave input, output and target (grey expanded to RGB when the others are colour)."""
-    c = max(a.shape[1], fake.shape[1], b.shape[1])
-    a, fake, b = (t.float().cpu().expand(-1, c, -1, -1) if t.shape[1] != c else t.float().cpu() for t in (a, fake, b))
-    return torch.stack([a, fake, b], dim=1).flatten(0, 1)
-
-
-def generator_downs(name: str) -> int:
-    """Number of stride-2 downsamplings of a named generator."""
-    return {"unet_256": 8, "unet_128": 7, "unet_64": 6}.get(name, 2)
-
-
 def build_generator(cfg: Pix2PixConfig) -> torch.nn.Module:
-    """The named generator (U-Net or ResNet)."""
-    if cfg.netG.startswith("unet"):
-        from condgen.nn.unet import UNetGenerator
-
-        return UNetGenerator(cfg.in_channels, cfg.out_channels, num_downs=generator_downs(cfg.netG), ngf=cfg.ngf,
-                             norm=cfg.norm, dropout=cfg.dropout)
-    from condgen.nn.resnet import ResnetGenerator
-
-    blocks = 9 if cfg.netG == "resnet_9blocks" else 6
-    return ResnetGenerator(cfg.in_channels, cfg.out_channels, ngf=cfg.ngf, n_blocks=blocks, norm=cfg.norm,
-                           dropout=cfg.dropout if getattr(cfg, "resnet_dropout", False) else 0.0)
+    """The named generator (U-Net or ResNet): dropout in the U-Net's decoder, in ResNet blocks only with
+    ``resnet_dropout``."""
+    drop = cfg.netG.startswith("unet") or getattr(cfg, "resnet_dropout", False)
+    return generators.build_generator(cfg.netG, cfg.in_channels, cfg.out_channels, cfg.ngf, cfg.norm,
+                                      cfg.dropout if drop else 0.0)
 
 
 def build_discriminator(cfg: Pix2PixConfig) -> torch.nn.Module:
@@ -253,13 +234,6 @@ def build_discriminator(cfg: Pix2PixConfig) -> torch.nn.Module:
     return PatchDiscriminator(channels, ndf=cfg.ndf, n_layers=n_layers, norm=cfg.norm)
 
 
-__all__ = ["ModelError", "Pix2Pix", "Pix2PixConfig"]
+__all__ = ["GENERATORS", "ModelError", "Pix2Pix", "Pix2PixConfig", "build_generator", "generator_downs",
+           "generator_min_size_reason", "triplets"]
 
-
-def generator_min_size_reason(netG: str, size: int) -> str:
-    """Why a generator ``netG`` (unet_* or resnet_*) needs inputs of at least ``size`` px, in words."""
-    if netG.startswith("unet"):
-        return (f"the U-Net generator {netG} halves the image down to a 1x1 bottleneck, so it needs {size} px; use "
-                "a model with a smaller generator (e.g. netG=unet_128 or a resnet)")
-    return (f"the ResNet generator {netG} halves the image twice and pads by reflection at its bottleneck, which "
-            f"needs 2 px there, so it needs {size} px")

@@ -24,23 +24,28 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+from PIL import Image
+from torch import nn
 from torch.nn import functional as F
 
 from condgen import losses
 from condgen.config import option
-from condgen.errors import ConfigError, DataError, WeightsNotFoundError
-from condgen.models.base import GenerativeModel, adam
-from condgen.models.spade import SPADE, label_ids
-from condgen.nn.labels import colorize, semantic_channels
+from condgen.errors import ConfigError, DataError
+from condgen.exportspec import image_spec
+from condgen.imaging import as_batch
+from condgen.models.base import unwrap
+from condgen.models.semantic import SemanticConfig, SemanticSynthesizer
+from condgen.nn.labels import colorize, label_ids
 from condgen.nn.norms import PARAM_FREE_NORMS
 from condgen.nn.sean import POOLINGS, RegionStyleEncoder, SEANGenerator, init_sean
 from condgen.nn.spade import UPSAMPLINGS, SPADEDiscriminator
 
 
 @dataclass
-class SEANConfig:
+class SEANConfig(SemanticConfig):
     """SEAN hyper-parameters; defaults are the paper's (sec. 3-4) and, where it is silent, the authors' release as
-    the reference notes describe it (sec. 3)."""
+    the reference notes describe it (sec. 3). The fields shared with SPADE and OASIS are ``SemanticConfig``'s; those
+    SEAN describes in its own terms follow."""
 
     label_nc: int = option(0, min=0, help="number of classes (ids 0..label_nc-1; 255 = don't care); 0 = from the "
                                           "data. Any number (the authors' code is fixed to 19)")
@@ -49,7 +54,6 @@ class SEANConfig:
     use_instances: str = option("auto", choices=("auto", "true", "false"),
                                 help="instance-boundary channel for the SPADE path (authors' README: off); auto = "
                                      "whenever the data has instance maps")
-    ngf: int = option(64, min=1, help="generator width: 16 x ngf channels at the start, ngf at the end (64)")
     ndf: int = option(64, min=1, help="discriminator width of the first layer (64)")
     style_dim: int = option(512, min=1, help="length of each region's style code (paper: 512)")
     encoder_nf: int = option(32, min=1, help="style encoder width: nf, 2nf, 4nf, 8nf channels (authors: 32)")
@@ -74,35 +78,28 @@ class SEANConfig:
                                                    "SEAN release: 3, all stride 2)")
     gan_loss: str = option("hinge", choices=losses.ADVERSARIAL, help="adversarial objective (hinge)")
     lambda_feat: float = option(10.0, min=0.0, help="feature-matching weight (10)")
-    lambda_vgg: float = option(10.0, min=0.0, help="VGG19 perceptual-loss weight (10); 0 trains without VGG")
     lambda_l1: float = option(0.0, min=0.0, help="L1 reconstruction weight (not in the paper: 0)")
-    vgg_weights: str = option("imagenet", help="VGG19 weights: imagenet (torchvision's vgg19-dcbb9e9d.pth in the "
-                                               "torch cache; nothing is downloaded), a file path, or random")
     lr_G: float = option(1e-4, min=0.0, help="generator + style encoder learning rate (TTUR: 0.0001)")
     lr_D: float = option(4e-4, min=0.0, help="discriminator learning rate (TTUR: 0.0004)")
-    beta1: float = option(0.0, min=0.0, max=1.0, help="Adam beta1 (0)")
     beta2: float = option(0.9, min=0.0, max=1.0, help="Adam beta2 (the authors' release forces 0.9)")
-    init_gain: float = option(0.02, min=0.0, help="Xavier-normal init gain (authors: init_variance 0.02)")
     style_mean_momentum: float = option(0.01, min=0.0, max=1.0,
                                         help="rate of the running per-class mean codes (the default region styles)")
-    tile_size: int = option(1024, min=0, help="translate larger label maps in overlapping tiles (0: never)")
 
     #: runs saved before a key existed computed this (runs.config_from_dict fills it in)
     saved_before: ClassVar[dict[str, Any]] = {"style_pooling": "area", "norm_conv_bias": True}
 
-    def validate(self) -> None:
-        """Cross-field checks (none beyond the per-field bounds)."""
 
-
-class SEAN(SPADE):
-    """Label map + region styles -> image. Shares SPADE's data handling, label contract, discriminator, feature
-    matching and VGG loss; its own generator (SEAN ResBlks), style encoder ``E`` and reconstruction training."""
+class SEAN(SemanticSynthesizer):
+    """Label map + region styles -> image. Shares the semantic base's data handling, label contract, SPADE's
+    discriminator, feature matching and VGG loss; its own generator (SEAN ResBlks), style encoder ``E`` and
+    reconstruction training."""
 
     Config = SEANConfig
-    data_kind = "semantic"
     translate_options = frozenset({"style_image", "region_styles", "seed", "instance", "style_segmap",
                                    "style_matrix"})
     ema_nets = ("G", "E")
+    vgg_hint = "Or train SEAN without the perceptual loss: --set model.lambda_vgg=0."
+    init_weights = staticmethod(init_sean)  # init_xavier, and the style encoder's per-class linear layers
     grid_nrow = 4  # colourised label | reconstruction | with the next image's styles | real
     grid_columns = ("label", "own styles", "next styles", "real")
     # Reference notes sec. 3.3: batch 32 on 4 x V100 at 256 x 256; 50 epochs + 50 with the LR decayed linearly to 0
@@ -111,25 +108,21 @@ class SEAN(SPADE):
                                "crop_size": 256, "flip": True},
                       "train": {"epochs": 100, "lr_schedule": "linear", "lr_decay_start": 0.5}}
 
-    def __init__(self, cfg: SEANConfig, training: bool = True):
-        GenerativeModel.__init__(self, cfg)
-        if cfg.label_nc < 1:
-            raise ConfigError("model.label_nc is 0: set the number of classes, or train on data (it fills it in).")
-        self.semantic_nc = semantic_channels(cfg.label_nc, cfg.dontcare_as_class, self.uses_instances)
+    def build_nets(self, cfg: SEANConfig) -> dict[str, nn.Module]:
+        """SEAN's generator and region style encoder (part of the authors' netG: trained with G's optimizer and
+        loss), and SPADE's multi-scale discriminator."""
         G = SEANGenerator(cfg.label_nc, self.semantic_nc, ngf=cfg.ngf, style_dim=cfg.style_dim,
                           num_upsampling_layers=cfg.num_upsampling_layers, param_free=cfg.param_free_norm,
                           hidden=cfg.spade_hidden, noise=cfg.noise, spade_last_block=cfg.spade_last_block)
         E = RegionStyleEncoder(cfg.label_nc, style_dim=cfg.style_dim, nf=cfg.encoder_nf, pooling=cfg.style_pooling)
         D = SPADEDiscriminator(self.semantic_nc + 3, ndf=cfg.ndf, n_layers=cfg.n_layers_D, num_D=cfg.num_D,
                                conv_bias=cfg.norm_conv_bias)
-        self.nets = {"G": G, "E": E, "D": D}
-        for net in self.nets.values():
-            init_sean(net, cfg.init_gain)
-        betas = (cfg.beta1, cfg.beta2)
-        # the style encoder is part of the authors' netG: one optimizer, one loss
-        self.optimizers = {"G": adam([*G.parameters(), *E.parameters()], lr=cfg.lr_G, betas=betas),
-                           "D": adam(D.parameters(), lr=cfg.lr_D, betas=betas)}
-        self.vgg = build_vgg(cfg) if training and cfg.lambda_vgg > 0 else None
+        return {"G": G, "E": E, "D": D}
+
+    @classmethod
+    def size_multiple(cls, cfg: SEANConfig, train: bool = False) -> int:
+        """Sides of generated images and training crops are multiples of this (2^number of upsamplings)."""
+        return 2 ** UPSAMPLINGS[cfg.num_upsampling_layers]
 
     # ----- styles --------------------------------------------------------------------------------
     def noise_generator(self, seed: int | None) -> torch.Generator | None:
@@ -142,13 +135,10 @@ class SEAN(SPADE):
         """(N x 3 x H x W image, N x H x W ids) on the device from a PIL image / tensor / path and a label map of any
         kind (resized, nearest, to the image when the sizes differ)."""
         from condgen.data.images import open_image
-        from condgen.models.munit import as_batch
 
         if isinstance(image, (str, Path)):
             image = open_image(Path(image), 3)
         if isinstance(segmap, (str, Path)):
-            from PIL import Image
-
             with Image.open(segmap) as im:
                 segmap = im.copy()
         x = as_batch(image, 3).float().to(self.device)
@@ -230,7 +220,6 @@ class SEAN(SPADE):
         cfg, G, E = self.cfg, self.nets["G"], self.nets["E"]
         real, segmap = batch["image"], batch["segmap"].to(self.device)
         sem = self.semantic(segmap, batch.get("instance"))
-        num_d = cfg.num_D
         # one seed per step from the global RNG (saved in checkpoints): the same noise in G's and D's step
         seed = int(torch.randint(0, 2 ** 62, (1,)).item()) if cfg.noise else None
         terms: dict[str, torch.Tensor] = {}
@@ -238,25 +227,19 @@ class SEAN(SPADE):
         with self.frozen("D"):
             styles, present = E(real, segmap)
             fake = G(sem, styles, self.noise_generator(seed))
-            pred_fake, pred_real = self.discriminate(sem, fake, real)
-            terms["G_gan"] = losses.g_loss(cfg.gan_loss, [p[-1] for p in pred_fake]) / num_d
-            if cfg.lambda_feat > 0:
-                terms["G_feat"] = losses.feature_matching(pred_fake, pred_real)
+            terms.update(self.adversarial_terms(sem, fake, real))  # SPADE's: hinge per D scale + feature matching
             if cfg.lambda_vgg > 0:
-                if self.vgg is None:
-                    raise ConfigError("this SEAN was built for inference: it has no VGG for the perceptual loss.")
-                terms["G_vgg"] = losses.vgg_loss(self.vgg, fake, real)
+                terms["G_vgg"] = self.vgg_loss(fake, real)
             if cfg.lambda_l1 > 0:
                 terms["G_l1"] = losses.l1(fake, real)
             weights = {"G_gan": 1.0, "G_feat": cfg.lambda_feat, "G_vgg": cfg.lambda_vgg, "G_l1": cfg.lambda_l1}
             loss_g = sum(weights[k] * v for k, v in terms.items())
             self.optimize("G", loss_g)
-        _unwrap(E).update_means(styles.detach(), present, cfg.style_mean_momentum)
+        unwrap(E).update_means(styles.detach(), present, cfg.style_mean_momentum)
 
         with torch.no_grad():  # a fresh reconstruction from the updated networks
             fake = G(sem, E(real, segmap)[0], self.noise_generator(seed))
-        pred_fake, pred_real = self.discriminate(sem, fake.detach(), real)
-        loss_d = losses.d_loss(cfg.gan_loss, [p[-1] for p in pred_real], [p[-1] for p in pred_fake]) / num_d
+        loss_d = self.discriminator_loss(sem, fake, real)  # real vs the detached reconstruction
         self.optimize("D", loss_d)
         return {"loss/D": loss_d.detach(), "loss/G": loss_g.detach(),
                 **{f"loss/{k}": v.detach() for k, v in terms.items()}}
@@ -300,8 +283,6 @@ class SEAN(SPADE):
         """G in eval mode, without noise, on ``semantic`` (N x C x H x W one-hot label map,
         ``condgen.nn.labels.semantic_input``) and ``style_matrix`` (N x label_nc x style_dim: encode_styles or the
         mean codes); H and W dynamic multiples of 32."""
-        from condgen.export import image_spec
-
         G = self.net("G").eval()
         channels = self.semantic(torch.zeros(1, 32, 32, dtype=torch.long)).shape[1]
         styles = torch.randn(1, self.cfg.label_nc, self.cfg.style_dim, generator=torch.Generator().manual_seed(0))
@@ -323,27 +304,14 @@ class SEAN(SPADE):
         each listed class from its image's region of that class (DataError naming the class when that image has
         none); every other class takes its mean code. The map is padded to a multiple of 32 and cropped back, and
         maps larger than ``tile_size`` go through overlapping tiles that share the style matrix."""
-        from PIL import Image
-
-        from condgen.translate import tensor_to_pil, translate_tensor
-
-        as_pil = isinstance(labels, Image.Image)
-        ids, squeeze = label_ids(labels)
-        inst = None if instance is None else label_ids(instance, "instance")[0]
-        if inst is not None and inst.shape != ids.shape:
-            raise DataError(f"the instance map is {tuple(inst.shape[-2:])} (H, W) but the label map is "
-                            f"{tuple(ids.shape[-2:])}; they must be the same size.")
+        ids, inst, single = self.label_maps(labels, instance)
         if style_matrix is None:
             style_matrix = self.style_matrix(ids.shape[0], ids, style_image, style_segmap, region_styles)
         elif style_image is not None or region_styles:
             raise ConfigError("give either a style matrix or style images, not both.")
         with self.inference():
-            packed = ids[:, None].float() if inst is None else torch.stack([ids, inst], 1).float()
-            y = translate_tensor(_StyledLabels(self, style_matrix, seed), packed, in_channels=packed.shape[1],
-                                 multiple=self.multiple(), min_size=1, tile=self.cfg.tile_size)
-        if as_pil:
-            return tensor_to_pil(y)
-        return y[0] if squeeze else y
+            y = self.synthesize_any_size(ids, inst, style_matrix=style_matrix, seed=seed)
+        return self.translated(y, labels, single)
 
     @torch.no_grad()
     def sample_grid(self, fixed: dict[str, Any]) -> torch.Tensor:
@@ -359,20 +327,6 @@ class SEAN(SPADE):
         return torch.stack([lab, rec, swap, fixed["image"].float().cpu()], dim=1).flatten(0, 1)
 
 
-class _StyledLabels:
-    """Adapter for condgen.translate.translate_tensor: ``generate(A=...)`` of a float map whose channel 0 holds label
-    ids (and channel 1 instance ids), with a fixed style matrix and noise seed."""
-
-    def __init__(self, model: SEAN, style_matrix: torch.Tensor, seed: int | None):
-        self.model, self.style_matrix, self.seed = model, style_matrix, seed
-
-    def generate(self, A: torch.Tensor, **_: Any) -> torch.Tensor:
-        """The model's images for the packed map."""
-        ids = A.round().long()
-        return self.model.generate(ids[:, 0], ids[:, 1] if ids.shape[1] > 1 else None,
-                                   style_matrix=self.style_matrix, seed=self.seed)
-
-
 def _match_batch(codes: torch.Tensor, present: torch.Tensor, n: int, what: str):
     """Codes/present of one style image broadcast to ``n`` label maps (or n of them kept)."""
     if codes.shape[0] == n:
@@ -380,12 +334,6 @@ def _match_batch(codes: torch.Tensor, present: torch.Tensor, n: int, what: str):
     if codes.shape[0] == 1:
         return codes.expand(n, -1, -1), present.expand(n, -1)
     raise DataError(f"{codes.shape[0]} {what} images for {n} label maps: give one, or one each.")
-
-
-def _unwrap(net):
-    from condgen.models.base import unwrap
-
-    return unwrap(net)
 
 
 def parse_region_style(spec: str) -> tuple[int, Path | tuple[Path, Path]]:
@@ -403,16 +351,7 @@ def parse_region_style(spec: str) -> tuple[int, Path | tuple[Path, Path]]:
     return int(cls), (paths[0], paths[1]) if comma else paths[0]
 
 
-def build_vgg(cfg: SEANConfig) -> torch.nn.Module:
-    """The frozen VGG19 of the perceptual loss (relu1_1 .. relu5_1); a WeightsNotFoundError that also names the
-    way to train without it."""
-    from condgen.nn.features import VGGFeatures
-
-    try:
-        return VGGFeatures("vgg19", layers=losses.VGG_LAYERS, weights=cfg.vgg_weights, input_range=(-1.0, 1.0))
-    except WeightsNotFoundError as e:
-        raise WeightsNotFoundError(f"{e} Or train SEAN without the perceptual loss: --set model.lambda_vgg=0.") \
-            from None
-
+#: the builder of the perceptual loss's VGG19, with SEAN's hint
+build_vgg = SEAN.build_vgg
 
 __all__ = ["SEAN", "SEANConfig", "build_vgg", "parse_region_style"]

@@ -12,8 +12,9 @@ import torch
 from condgen import losses
 from condgen.config import option
 from condgen.errors import ConfigError
+from condgen.exportspec import image_spec
+from condgen.imaging import translate_tensor, triplets
 from condgen.models.base import GenerativeModel, adam
-from condgen.models.pix2pix import triplets
 from condgen.nn.srresnet import G_NORMS, SCALES, SRResNetGenerator
 
 
@@ -112,15 +113,11 @@ class SRResNet(GenerativeModel):
         """Upscale one image of any size by ``scale``: a PIL image (returns PIL) or a C x h x w / N x C x h x w
         tensor in [-1, 1] (returns C x sh x sw / N x C x sh x sw). LR images larger than ``tile_size`` go through
         overlapping tiles blended with a smooth window."""
-        from condgen.translate import translate_tensor
-
         return translate_tensor(self, image, in_channels=self.cfg.channels, multiple=1, min_size=1,
                                 tile=self.cfg.tile_size, scale=self.cfg.scale)
 
     def export_spec(self, size: int | None = None, direction: str = "AtoB"):
         """G in eval mode on an LR image (default 64 x 64); H and W dynamic; output ``scale`` times larger."""
-        from condgen.export import image_spec
-
         G = self.net("G").eval()
         spec = image_spec(G, {"G": G}, self.cfg.channels, size or 64, 1)
         spec.note = f"LR in [-1, 1] -> x{self.cfg.scale} output"

@@ -28,6 +28,8 @@ from torch.nn import functional as F
 from condgen import losses
 from condgen.config import option
 from condgen.errors import ConfigError, DataError
+from condgen.exportspec import image_spec
+from condgen.imaging import translate_tensor
 from condgen.models.base import GenerativeModel, adam
 from condgen.nn.transformer import NORMS, UPSAMPLES, TransformationNet
 
@@ -308,8 +310,6 @@ class StyleTransfer(GenerativeModel):
         """Stylise one image of any size: a PIL image (returns PIL) or a 3 x H x W / N x 3 x H x W tensor in
         [-1, 1] (returns the same shape). Images larger than ``tile_size`` go through overlapping tiles blended
         with a smooth window."""
-        from condgen.translate import translate_tensor
-
         return translate_tensor(self, image, in_channels=3, multiple=4, min_size=1, tile=self.cfg.tile_size)
 
     #: ``condgen translate`` / ``translate_files`` call ``translate``
@@ -317,8 +317,6 @@ class StyleTransfer(GenerativeModel):
 
     def export_spec(self, size: int | None = None, direction: str = "AtoB"):
         """The transformation network in eval mode; H and W dynamic multiples of 4 (default size 256)."""
-        from condgen.export import image_spec
-
         G = self.net("G").eval()
         spec = image_spec(G, {"G": G}, 3, size or 256, 4)
         spec.note = "content image in [-1, 1] -> stylised image; H, W multiples of 4"

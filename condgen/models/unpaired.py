@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 import torch
 
 from condgen.errors import ConfigError
+from condgen.exportspec import image_spec
+from condgen.imaging import translate_tensor
 from condgen.models.base import GenerativeModel, adam
 from condgen.nn.init import init_kaiming, init_normal_02
 
@@ -113,8 +115,6 @@ class UnpairedTranslator(GenerativeModel):
     def translate(self, image, direction: str = "AtoB", **options: Any):
         """Translate one image of any size: a PIL image (returns PIL) or a C x H x W / N x C x H x W tensor in
         [-1, 1] (returns the same shape). Pads by reflection to the multiple and crops back; tiles large images."""
-        from condgen.translate import translate_tensor
-
         check_direction(direction)
         if options and not self.supports_styles:
             raise ConfigError(f"{type(self).__name__} has no style codes; {', '.join(sorted(options))} apply to "
@@ -125,8 +125,6 @@ class UnpairedTranslator(GenerativeModel):
     def export_spec(self, size: int | None = None, direction: str = "AtoB"):
         """One direction's translation; H and W dynamic multiples of ``multiple()`` (default size 256). Models
         with style codes take them as a second input ``style`` (N x style_dim, from N(0, I) or a style encoder)."""
-        from condgen.export import image_spec
-
         direction = check_direction(direction)
         nets = {k: self.net(k).eval() for k in self.nets if not k.startswith("D")}
         channels, size = self.input_channels(direction), size or 256

@@ -24,7 +24,9 @@ Don't-care conventions of other code bases, and converters to and from ours:
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor
 
 from condgen.errors import DataError
@@ -123,6 +125,31 @@ def from_dontcare_first(label: Tensor, ignore_id: int = IGNORE_ID) -> Tensor:
     return torch.where(label == 0, torch.full_like(label, ignore_id), label - 1)
 
 
+# ----- label maps from files and callers ---------------------------------------------------------------------
+def label_ids(labels, what: str = "label") -> tuple[torch.Tensor, bool]:
+    """(N x H x W int64 ids, whether the input was a single H x W map) from a PIL image of ids (modes 1, L, P, I,
+    I;16) or an integer(-valued) tensor H x W / N x H x W / N x 1 x H x W. DataError for colour images."""
+    if isinstance(labels, Image.Image):
+        if labels.mode not in ("1", "L", "P", "I", "I;16", "I;16B", "I;16L"):
+            raise DataError(f"a {what} map is a single-channel image of class ids (PNG mode L or P); got mode "
+                            f"{labels.mode} (a colour-coded map?). Convert each colour to its class id and save it as "
+                            "a grey (L) or palette (P) PNG.")
+        return torch.from_numpy(np.asarray(labels).astype(np.int64))[None], True
+    x = torch.as_tensor(labels)
+    squeeze = x.dim() == 2
+    if squeeze:
+        x = x[None]
+    if x.dim() == 4 and x.shape[1] == 1:
+        x = x[:, 0]
+    if x.dim() != 3:
+        raise DataError(f"a {what} map is an H x W, N x H x W or N x 1 x H x W tensor of ids; got shape "
+                        f"{tuple(x.shape)}.")
+    if x.is_floating_point():
+        if not torch.equal(x, x.round()):
+            raise DataError(f"the {what} map holds non-integer values; it must hold class ids.")
+    return x.long(), squeeze
+
+
 # ----- looking at label maps ---------------------------------------------------------------------------------
 def label_palette(n: int) -> Tensor:
     """n x 3 uint8 colours, one per class: the PASCAL VOC bit-interleaving palette shifted by one, so class 0 is
@@ -149,4 +176,4 @@ def colorize(label: Tensor, label_nc: int, ignore_id: int = IGNORE_ID) -> Tensor
 
 
 __all__ = ["IGNORE_ID", "check_label_ids", "colorize", "from_dontcare_first", "from_dontcare_last", "instance_edges",
-           "label_palette", "semantic_channels", "semantic_input", "to_dontcare_first", "to_dontcare_last"]
+           "label_ids", "label_palette", "semantic_channels", "semantic_input", "to_dontcare_first", "to_dontcare_last"]
