@@ -33,6 +33,9 @@ test-time behaviour: dropout on and batch statistics, one image at a time (`mode
   magnitude of the output over that of the target. Y = 0.299 R + 0.587 G + 0.114 B on [0, 1]; the gradient is
   Sobel (kernels [[-1,0,1],[-2,0,2],[-1,0,1]] / 8 and its transpose, valid convolution, no padding), magnitude
   sqrt(gx^2 + gy^2) averaged over pixels. 1 = as sharp as the photos; < 1 blurrier (L1's known failure).
+- FCN-score (the paper's table 1), on labels2scenes only: the scenes' evaluation segmenter (trained on real
+  scenes64 images, condgen.evaluate.builtin_segmenter) run on the outputs, pixel accuracy and mIoU against the
+  input label map (ids read back from its class colours); the same on the real targets is the ceiling.
 - HF-energy ratio = mean_i hf(G(A_i)) / mean_i hf(B_i), where hf(x) = the fraction of the power spectrum
   |FFT2(w * (Y - mean Y))|^2 (w = 2-D Hann window, against edge leakage) at radial frequencies above
   --hf-cutoff cycles/pixel (default 0.25 = half Nyquist), out of all non-DC frequencies.
@@ -244,7 +247,19 @@ def hf_fraction(x01, cutoff: float):
     return hi / (power * (rho > 0)).sum((-2, -1)).clamp_min(1e-20)
 
 
-def score_test(model, test_ds, seed: int, n_test: int, cutoff: float, keep: int = 6) -> tuple[dict, list]:
+def labels_from_colours(a):
+    """Class ids (H x W) of a colour-coded label image (3 x H x W in [-1, 1]): the nearest class colour per pixel
+    (a resized label image blends colours at region borders)."""
+    import torch
+
+    from condgen.data.builtin_scenes import CLASS_COLOURS
+
+    rgb = ((a.float() + 1) * 127.5).permute(1, 2, 0)[:, :, None, :]
+    return ((rgb - torch.tensor(CLASS_COLOURS, dtype=torch.float32)) ** 2).sum(-1).argmin(-1)
+
+
+def score_test(model, test_ds, seed: int, n_test: int, cutoff: float, keep: int = 6,
+               segmenter=None) -> tuple[dict, list]:
     """The paper's test time (dropout on, batch statistics, batch 1, fixed seed) over the test split."""
     import torch
     from torch.nn import functional as F
@@ -254,6 +269,11 @@ def score_test(model, test_ds, seed: int, n_test: int, cutoff: float, keep: int 
     sums = {"L1": 0.0, "PSNR": 0.0, "SSIM": 0.0, "grad_out": 0.0, "grad_target": 0.0, "hf_out": 0.0,
             "hf_target": 0.0}
     kept = []
+    if segmenter is not None:
+        from condgen.metrics.segmenter import confusion_matrix, seg_scores
+
+        k = segmenter.num_classes
+        conf = {"fcn": torch.zeros(k, k, dtype=torch.int64), "fcn_real": torch.zeros(k, k, dtype=torch.int64)}
     torch.manual_seed(seed)
     for i in range(n):
         item = test_ds[i]
@@ -261,6 +281,11 @@ def score_test(model, test_ds, seed: int, n_test: int, cutoff: float, keep: int 
         fake = model.translate(a, eval_mode=False).float().cpu()  # C x H x W in [-1, 1]
         if len(kept) < keep:
             kept.append((a, fake, b))
+        if segmenter is not None:  # the paper's FCN-score: a segmenter of real photos run on the outputs
+            ids = labels_from_colours(a)[None]
+            with torch.no_grad():
+                conf["fcn"] += confusion_matrix(segmenter.predict(fake[None]), ids, k)
+                conf["fcn_real"] += confusion_matrix(segmenter.predict(b[None]), ids, k)
         x, y = ((fake + 1) / 2)[None], ((b + 1) / 2)[None]
         sums["L1"] += F.l1_loss(fake, b).item()
         sums["PSNR"] += peak_signal_noise_ratio(x, y, data_range=1.0).item()
@@ -273,7 +298,22 @@ def score_test(model, test_ds, seed: int, n_test: int, cutoff: float, keep: int 
     m["sharpness_ratio"] = m["grad_out"] / m["grad_target"]
     m["hf_energy_ratio"] = m["hf_out"] / m["hf_target"]
     m["n_test"] = n
+    if segmenter is not None:
+        for key, c in conf.items():
+            sc = seg_scores(c)
+            m[f"{key}_pixel_acc"], m[f"{key}_miou"] = sc["pixel_accuracy"], sc["miou"]
     return m, kept
+
+
+def fcn_segmenter(model):
+    """For labels2scenes, the scenes' evaluation segmenter (trained once on the real scenes64 training images and
+    cached, condgen.evaluate.builtin_segmenter) for the paper's FCN-score (table 1); else None."""
+    if Path(str(model.run_config.data.path)).name != "labels2scenes" or model.run_config.data.crop_size != 64:
+        return None
+    from condgen.evaluate import builtin_segmenter
+    from condgen.metrics.segmenter import load_segmenter
+
+    return load_segmenter(builtin_segmenter("scenes64"))
 
 
 def ablation(preset: str, steps: int, seeds: list[int], n_test: int, cutoff: float, extra: list[str],
@@ -301,13 +341,14 @@ def ablation(preset: str, steps: int, seeds: list[int], n_test: int, cutoff: flo
             secs = time.perf_counter() - t0
             model = condgen.load(run)
             test_ds = type(model).load_data(model.run_config, split="test", train=False)
-            m, kept = score_test(model, test_ds, seed, n_test, cutoff)
+            m, kept = score_test(model, test_ds, seed, n_test, cutoff, segmenter=fcn_segmenter(model))
             m["train_seconds"] = secs
             out["per_seed"].setdefault(variant, {})[str(seed)] = m
             if seed == seeds[0]:
                 grid_rows[variant] = kept
             print(variant, seed, {k: round(v, 4) for k, v in m.items()}, flush=True)
     keys = ["L1", "PSNR", "SSIM", "sharpness_ratio", "hf_energy_ratio", "train_seconds"]
+    keys += [k for k in ("fcn_pixel_acc", "fcn_miou", "fcn_real_pixel_acc", "fcn_real_miou") if k in m]
     for variant, per in out["per_seed"].items():
         out["mean"][variant] = {k: statistics.mean(p[k] for p in per.values()) for k in keys}
         out["std"][variant] = {k: statistics.stdev(p[k] for p in per.values()) if len(per) > 1 else 0.0
