@@ -33,7 +33,7 @@ from condgen.config import option
 from condgen.errors import ConfigError, DataError
 from condgen.exportspec import image_spec
 from condgen.imaging import as_batch
-from condgen.models.base import unwrap
+from condgen.models.base import eval_mode, unwrap
 from condgen.models.semantic import SemanticConfig, SemanticSynthesizer
 from condgen.nn.labels import colorize, label_ids
 from condgen.nn.norms import PARAM_FREE_NORMS
@@ -161,12 +161,8 @@ class SEAN(SemanticSynthesizer):
         Absent classes get zero codes; with ``return_present`` also the [B, label_nc] bool mask of present ones."""
         x, ids = self._style_input(image, segmap, "style")
         E = self.net("E")
-        was = E.training
-        E.eval()
-        try:
+        with eval_mode(E):
             codes, present = E(x, ids)
-        finally:
-            E.train(was)
         codes = codes.float()
         return (codes, present) if return_present else codes
 
@@ -272,12 +268,8 @@ class SEAN(SemanticSynthesizer):
         if style_matrix.shape[0] == 1 and n > 1:
             style_matrix = style_matrix.expand(n, -1, -1)
         G = self.net("G")
-        was = G.training
-        G.eval()
-        try:
+        with eval_mode(G):
             return G(sem, style_matrix, self.noise_generator(seed)).float()
-        finally:
-            G.train(was)
 
     def export_spec(self, size: int | None = None, direction: str = "AtoB"):
         """G in eval mode, without noise, on ``semantic`` (N x C x H x W one-hot label map,
