@@ -328,22 +328,7 @@ def _match_batch(codes: torch.Tensor, present: torch.Tensor, n: int, what: str):
     raise DataError(f"{codes.shape[0]} {what} images for {n} label maps: give one, or one each.")
 
 
-def parse_region_style(spec: str) -> tuple[int, Path | tuple[Path, Path]]:
-    """A CLI ``--region-style`` value: ``CLASS=IMAGE`` (the image's class region is read from the target label map,
-    for aligned photos) or ``CLASS=IMAGE,LABELS`` (the image's own label map) -> (class id, path or (path, path))."""
-    cls, sep, rest = spec.partition("=")
-    if not sep or not cls.strip().isdigit() or not rest.strip():
-        raise ConfigError(f"--region-style takes CLASS=IMAGE or CLASS=IMAGE,LABELS (a class id and files), got "
-                          f"{spec!r}.")
-    image, comma, labels = rest.rpartition(",") if "," in rest else (rest, "", "")
-    paths = [Path(p.strip()).expanduser() for p in ([image, labels] if comma else [rest])]
-    for p in paths:
-        if not p.is_file():
-            raise DataError(f"--region-style {spec}: {p} does not exist.")
-    return int(cls), (paths[0], paths[1]) if comma else paths[0]
-
-
 #: the builder of the perceptual loss's VGG19, with SEAN's hint
 build_vgg = SEAN.build_vgg
 
-__all__ = ["SEAN", "SEANConfig", "build_vgg", "parse_region_style"]
+__all__ = ["SEAN", "SEANConfig", "build_vgg"]
