@@ -102,6 +102,7 @@ def _flops_child(a: dict) -> None:
 
     from condgen.cli import resolve_config
     from condgen.models import get_model_class
+    from condgen.runs import load_model_data
     from condgen.train.trainer import seed_everything
     from condgen.train.update import model_batch
 
@@ -109,7 +110,7 @@ def _flops_child(a: dict) -> None:
                          _speed_overrides(a["size"], a["ngf"], "fp32", "false", 1))
     seed_everything(0)
     cls = get_model_class("pix2pix")
-    ds = cls.load_data(cfg, split="train", train=True)
+    ds = load_model_data(cls, cfg, split="train", train=True)
     batch = torch.utils.data.default_collate([ds[i] for i in range(cfg.data.batch_size)])
     model = cls(cfg.model)
     model.to("cpu")
@@ -323,6 +324,7 @@ def ablation(preset: str, steps: int, seeds: list[int], n_test: int, cutoff: flo
 
     import condgen
     from condgen.cli import resolve_config
+    from condgen.runs import load_model_data
     from condgen.train import train
     from condgen.train.images import save_grid
 
@@ -340,7 +342,7 @@ def ablation(preset: str, steps: int, seeds: list[int], n_test: int, cutoff: flo
             train(cfg, run)
             secs = time.perf_counter() - t0
             model = condgen.load(run)
-            test_ds = type(model).load_data(model.run_config, split="test", train=False)
+            test_ds = load_model_data(type(model), model.run_config, split="test", train=False)
             m, kept = score_test(model, test_ds, seed, n_test, cutoff, segmenter=fcn_segmenter(model))
             m["train_seconds"] = secs
             out["per_seed"].setdefault(variant, {})[str(seed)] = m

@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from condgen.cli import resolve_config  # noqa: E402
 from condgen.models import get_model_class  # noqa: E402
+from condgen.runs import load_model_data  # noqa: E402
 from condgen.train import calibrate as cal  # noqa: E402
 from condgen.train.trainer import cpu_has_fast_bf16, seed_everything  # noqa: E402
 
@@ -80,7 +81,7 @@ def family_setup(family: str):
     cfg = resolve_config(model_name, data, None, "paper", [*sets, "train.precision=fp32"])
     cls = get_model_class(model_name)
     seed_everything(0)
-    ds = cls.load_data(cfg, split="train", train=True)
+    ds = load_model_data(cls, cfg, split="train", train=True)
     from condgen.data import dataset_info
 
     cls.fill_from_data(cfg.model, dataset_info(ds))

@@ -105,13 +105,14 @@ def _flops_child(a: dict) -> None:
 
     from condgen.cli import resolve_config
     from condgen.models import get_model_class
+    from condgen.runs import load_model_data
     from condgen.train.trainer import seed_everything
     from condgen.train.update import model_batch
 
     cfg = resolve_config("srresnet", "photos", None, None, _speed_overrides(a["net"], "fp32", "false", 1))
     seed_everything(0)
     cls = get_model_class("srresnet")
-    ds = cls.load_data(cfg, split="train", train=True)
+    ds = load_model_data(cls, cfg, split="train", train=True)
     batch = torch.utils.data.default_collate([ds[i] for i in range(cfg.data.batch_size)])
     model = cls(cfg.model)
     model.to("cpu")
@@ -294,6 +295,7 @@ def quality(steps1: int, steps2: int, seed: int, threads: int, cutoff: float, vg
     import condgen
     from condgen.cli import resolve_config
     from condgen.metrics.sr import bicubic_upscale
+    from condgen.runs import load_model_data
     from condgen.train import train
 
     threads = _threads(threads)
@@ -319,7 +321,7 @@ def quality(steps1: int, steps2: int, seed: int, threads: int, cutoff: float, vg
         runs[label] = run
         print(f"{label}: {steps2} steps in {out['train_seconds'][label]:.0f} s, load {load_avg()}", flush=True)
     first = condgen.load(stage1)
-    test_ds = type(first).load_eval_data(first.run_config, "test")
+    test_ds = load_model_data(type(first), first.run_config, "test", evaluation=True)
     scale = first.cfg.scale
     outs: dict[str, list] = {}
     out["models"]["bicubic"], outs["bicubic"] = score(lambda x: bicubic_upscale(x, scale), test_ds, scale, cutoff)

@@ -13,6 +13,7 @@ import torch
 
 import condgen
 from condgen.errors import ConfigError, DataError
+from condgen.runs import load_model_data
 from condgen.train.update import model_batch
 
 
@@ -66,9 +67,9 @@ def evaluate_run(run: str | Path, n: int = 2000, features: str = "auto", weights
                           f"{model.run_config.model_name} is neither yet.")
     cfg = model.run_config
     data = cfg.data.path
-    train_ds = type(model).load_data(cfg, split="train", train=False)
+    train_ds = load_model_data(type(model), cfg, split="train", train=False)
     try:
-        test_ds = type(model).load_data(cfg, split="test", train=False)
+        test_ds = load_model_data(type(model), cfg, split="test", train=False)
         ref_split = "test"
     except DataError:
         test_ds, ref_split = train_ds, "train"  # no held-out split: compare with the training images
@@ -108,7 +109,7 @@ def held_out(model, what: str):
     cfg = model.run_config
     for split in ("test", "val"):
         try:
-            return type(model).load_eval_data(cfg, split), split
+            return load_model_data(type(model), cfg, split, evaluation=True), split
         except DataError:
             continue
     raise DataError(f"{cfg.data.path} has no test or val split to evaluate {cfg.model_name} on: held-out {what}.")

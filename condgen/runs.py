@@ -128,3 +128,15 @@ def select_device(name: str = "auto") -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("train.device is mps but MPS is not available here; use --device cpu.")
     return device
+
+
+def load_model_data(model_cls, run_cfg: RunConfig, split: str = "train", train: bool = True,
+                    evaluation: bool = False):
+    """``split`` of the run's data (``data.path``) as ``model_cls`` declares it: its ``data_kind`` and
+    ``data_options`` (``train``: with the training augmentation), or with ``evaluation`` the held-out set
+    ``condgen evaluate`` measures (``eval_data_options``). DataError when the split or data is missing."""
+    from condgen.data import load_dataset
+
+    options = (model_cls.eval_data_options(run_cfg, split) if evaluation
+               else model_cls.data_options(run_cfg, split, train))
+    return load_dataset(run_cfg.data.path, kind=model_cls.data_kind, split=split, **options)

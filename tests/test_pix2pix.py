@@ -14,7 +14,7 @@ from PIL import Image
 from condgen import losses
 from condgen.errors import ModelError
 from condgen.models import get_model_class
-from condgen.runs import build_config, load_run_config
+from condgen.runs import build_config, load_model_data, load_run_config
 
 SMALL = {"netG": "unet_64", "ngf": 4, "ndf": 4}
 
@@ -132,7 +132,7 @@ def test_train_translate_cli(capsys, tmp_path, cache_dir):
     code, out, err = run_cli(capsys, "evaluate", run)  # L1/PSNR/SSIM over the whole held-out split
     assert code == 0, err
     result = json.loads((run / "eval.json").read_text())[-1]
-    n_test = len(get_model_class("pix2pix").load_eval_data(load_run_config(run), "test"))
+    n_test = len(load_model_data(get_model_class("pix2pix"), load_run_config(run), "test", evaluation=True))
     assert result["n"] == n_test > 4 and 0 < result["SSIM"] < 1 and result["PSNR"] > 0
     code, _, err = run_cli(capsys, "train", "pix2pix", "--data", "edges2photos", "--out", tmp_path / "r2",
                            "--set", "data.direction=AtoC")

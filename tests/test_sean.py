@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import nn
 
+from condgen.cli.images import parse_region_style
 from condgen.errors import ConfigError, DataError, ModelError
-from condgen.models.sean import SEAN, SEANConfig, parse_region_style
+from condgen.models.sean import SEAN, SEANConfig
 from condgen.nn.labels import IGNORE_ID, semantic_input
 from condgen.nn.sean import RegionLinear, RegionStyleEncoder, SEANGenerator, SEANNorm, region_average
 from condgen.nn.spade import SPADEDiscriminator

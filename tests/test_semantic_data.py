@@ -29,6 +29,7 @@ from condgen.data import (
 from condgen.data import builtin_scenes as bs
 from condgen.data.builtin import KIND_USES
 from condgen.data.transforms import draw_params
+from condgen.runs import load_model_data
 
 EXACT = {"preprocess": "none", "multiple": 1, "flip": False}
 
@@ -387,5 +388,5 @@ def test_models_train_with_the_runs_dontcare_id(tmp_path):
     for name in ("spade", "oasis"):
         cfg = resolve_config(name, str(tmp_path), None, None, ["data.dontcare_id=0", "data.crop_size=32",
                                                                "data.load_size=32", "data.flip=false"])
-        seg = get_model_class(name).load_data(cfg, split="train", train=False)[0]["segmap"]
+        seg = load_model_data(get_model_class(name), cfg, split="train", train=False)[0]["segmap"]
         assert set(seg.unique().tolist()) == {1, 255}, (name, seg.unique())  # 0 -> don't care, ids shift down

@@ -165,8 +165,9 @@ def translate(
     resample: Optional[list[int]] = typer.Option(None, "--resample",
                                                  help="oasis: draw new noise for this class id (repeatable)"),
     region_style: Optional[list[str]] = typer.Option(None, "--region-style",
-                                                     help="sean: CLASS=FILE, that class's style from FILE "
-                                                          "(repeatable)"),
+                                                     help="sean: CLASS=IMAGE[,LABELS], that class's style from "
+                                                          "IMAGE (its region from LABELS, else from the map "
+                                                          "translated; repeatable)"),
     device: str = device_option(),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="video: frames per forward pass (pix2pix in the "
                                                                   "paper's test mode runs one frame at a time)"),
@@ -259,16 +260,24 @@ def _translate_kwargs(model, direction, num_styles, style_image, eval_mode, seed
     if style_image is not None:
         kwargs["style_image"] = open_image(style_image, style_channels())
     if region_style:
-        styles = {}
-        for item in region_style:
-            cls, sep, file = item.partition("=")
-            if not sep or not cls.strip().isdigit():
-                raise ConfigError(f"--region-style takes CLASS=FILE with a class id, e.g. 3=sky.png; got {item!r}.")
-            if not Path(file).is_file():
-                raise DataError(f"--region-style {item}: {file} does not exist.")
-            styles[int(cls)] = Path(file)  # the model opens it, so its errors can name the file
-        kwargs["region_styles"] = styles
+        # the model opens the files, so its errors can name them
+        kwargs["region_styles"] = dict(parse_region_style(item) for item in region_style)
     return kwargs
+
+
+def parse_region_style(spec: str) -> tuple[int, Path | tuple[Path, Path]]:
+    """A CLI ``--region-style`` value: ``CLASS=IMAGE`` (the image's class region is read from the target label map,
+    for aligned photos) or ``CLASS=IMAGE,LABELS`` (the image's own label map) -> (class id, path or (path, path))."""
+    cls, sep, rest = spec.partition("=")
+    if not sep or not cls.strip().isdigit() or not rest.strip():
+        raise ConfigError(f"--region-style takes CLASS=IMAGE or CLASS=IMAGE,LABELS (a class id and files), got "
+                          f"{spec!r}.")
+    image, comma, labels = rest.rpartition(",") if "," in rest else (rest, "", "")
+    paths = [Path(p.strip()).expanduser() for p in ([image, labels] if comma else [rest])]
+    for p in paths:
+        if not p.is_file():
+            raise DataError(f"--region-style {spec}: {p} does not exist.")
+    return int(cls), (paths[0], paths[1]) if comma else paths[0]
 
 
 def _translate_videos(model, inputs: list[Path], videos: list[Path], out: Path, kwargs: dict, batch_size: int,

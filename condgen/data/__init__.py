@@ -37,7 +37,7 @@ __all__ = [
     "open_image", "to_tensor",
 ]
 
-KINDS = ("images", "classes", "paired", "unpaired", "sr", "semantic")
+KINDS = ("images", "classes", "paired", "unpaired", "sr", "semantic", "content")
 
 
 def _split_root(root: Path, split: str, fallback_to_train: bool) -> Path:
@@ -71,6 +71,8 @@ def load_dataset(spec: str, kind: str, split: str = "train", image_size: int = 6
     (scale, train, seed, flip, rotate, crops_per_image) passed on.
     Kind "semantic" returns ``load_semantic(spec, split, crop_size=image_size, channels=channels, ...)`` with the
     options (label_nc, class_names, dontcare_id, instances, preprocess, load_size, flip, train, seed) passed on.
+    Kind "content" returns ``load_content(spec, split, crop_size=image_size, channels=channels, ...)`` (options:
+    load_size, train, seed, crops_per_image).
 
     An existing folder wins over a built-in set of the same name, with a warning; ``builtin:NAME`` always means the
     built-in set (``condgen.data.builtin.builtin_name``). A folder with a
@@ -80,6 +82,11 @@ def load_dataset(spec: str, kind: str, split: str = "train", image_size: int = 6
         raise DataError(f"dataset kind must be one of {', '.join(KINDS)}, got {kind!r}.")
     if kind == "sr":
         return load_sr(spec, split, hr_crop=image_size, channels=channels, bad_images=bad_images, **paired_options)
+    if kind == "content":
+        from condgen.data.content import load_content
+
+        return load_content(spec, split, crop_size=image_size, channels=channels, bad_images=bad_images,
+                            **paired_options)
     if kind == "semantic":
         return load_semantic(spec, split, crop_size=image_size, channels=channels, bad_images=bad_images,
                              **paired_options)

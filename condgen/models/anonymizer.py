@@ -145,11 +145,6 @@ class Anonymizer(GenerativeModel):
         self.optimizers = {k: adam(n.parameters(), lr=cfg.lr, betas=betas) for k, n in self.nets.items()}
         self.features = RandomFeatures(cfg.channels)
 
-    @classmethod
-    def data_requirements(cls, cfg: AnonymizerConfig) -> dict[str, Any]:
-        """Unlabelled face crops at the model's size and channels."""
-        return {"image_size": cfg.image_size, "channels": cfg.channels, "kind": "images"}
-
     # ----- codes --------------------------------------------------------------------------------
     def code(self, passcode: Any, restore: bool = False) -> torch.Tensor:
         """The generator's 1 x bits code of a passcode: 2p - 1 to anonymize, its negation to restore."""

@@ -41,6 +41,17 @@ def plain_update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     optimizer.step()
 
 
+@contextlib.contextmanager
+def eval_mode(net: nn.Module):
+    """``net`` in eval mode for the block, its mode restored after (inference on a network that may be training)."""
+    was = net.training
+    net.eval()
+    try:
+        yield net
+    finally:
+        net.train(was)
+
+
 class GenerativeModel:
     """Base class: named networks and optimizers, one full training step, and inference.
 
@@ -51,7 +62,8 @@ class GenerativeModel:
     """
 
     Config: ClassVar[type]
-    #: which dataset layout the model trains on: "images" (unlabelled) or "classes" (class subfolders)
+    #: the dataset layout the model trains on (``condgen.data.load_dataset``'s kind): "images" (unlabelled),
+    #: "classes" (class subfolders), "paired", "unpaired", "sr", "semantic", "content"; ``data_options`` says how
     data_kind: ClassVar[str] = "images"
     #: names of networks the trainer may keep an exponential moving average of
     ema_nets: ClassVar[tuple[str, ...]] = ("G",)
@@ -107,23 +119,18 @@ class GenerativeModel:
 
     # ----- set-up used by the trainer --------------------------------------------------------------
     @classmethod
-    def data_requirements(cls, cfg: Any) -> dict[str, Any]:
-        """What the dataset must provide: image size and channels (from the model config)."""
-        return {"image_size": cfg.image_size, "channels": cfg.channels, "kind": cls.data_kind}
+    def data_options(cls, run_cfg: Any, split: str = "train", train: bool = True) -> dict[str, Any]:
+        """How to read ``split`` of the run's data: the keyword options of ``condgen.data.load_dataset`` for this
+        model's ``data_kind`` (``train``: with the training augmentation). The trainer and ``condgen evaluate``
+        load the data (``condgen.runs.load_model_data``); the default is images at the model's size and channels."""
+        return {"image_size": run_cfg.model.image_size, "channels": run_cfg.model.channels,
+                "bad_images": run_cfg.data.bad_images}
 
     @classmethod
-    def load_data(cls, run_cfg: Any, split: str = "train", train: bool = True):
-        """The dataset this model trains (``split="train"``) or is validated/evaluated on."""
-        from condgen.data import load_dataset
-
-        req = cls.data_requirements(run_cfg.model)
-        return load_dataset(run_cfg.data.path, kind=req["kind"], split=split, image_size=req["image_size"],
-                            channels=req["channels"], bad_images=run_cfg.data.bad_images)
-
-    @classmethod
-    def load_eval_data(cls, run_cfg: Any, split: str):
-        """The held-out set ``condgen evaluate`` measures (default: ``load_data`` without augmentation)."""
-        return cls.load_data(run_cfg, split=split, train=False)
+    def eval_data_options(cls, run_cfg: Any, split: str) -> dict[str, Any]:
+        """The options of the held-out set ``condgen evaluate`` measures (default: ``data_options`` without
+        augmentation)."""
+        return cls.data_options(run_cfg, split, train=False)
 
     #: splits tried, in order, for the validation pass during training (none: no validation)
     val_splits: ClassVar[tuple[str, ...]] = ()

@@ -10,7 +10,7 @@ import torch
 from condgen import losses
 from condgen.config import option
 from condgen.exportspec import Exportable, ExportSpec
-from condgen.models.base import GenerativeModel, adam
+from condgen.models.base import GenerativeModel, adam, eval_mode
 from condgen.nn.dcgan import DCGANDiscriminator, DCGANGenerator, check_image_size
 from condgen.nn.init import init_normal_02
 
@@ -105,12 +105,8 @@ class DCGAN(GenerativeModel):
             gen = torch.Generator().manual_seed(seed) if seed is not None else None
             z = self.sample_z(n, gen)
         G = self.net("G")
-        was = G.training
-        G.eval()
-        try:
+        with eval_mode(G):
             out = G(z.to(self.device), None if labels is None else labels.to(self.device))
-        finally:
-            G.train(was)
         return out.float()
 
     def fixed_inputs(self, n: int, seed: int, batch: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from condgen import losses
 from condgen.config import option
 from condgen.errors import ConfigError, DataError
 from condgen.exportspec import image_spec
+from condgen.models.base import eval_mode
 from condgen.models.semantic import SemanticConfig, SemanticSynthesizer
 from condgen.nn.labels import IGNORE_ID, check_label_ids, colorize, label_ids
 from condgen.nn.norms import PARAM_FREE_NORMS
@@ -273,12 +274,8 @@ class OASIS(SemanticSynthesizer):
         sem = self.semantic(segmap)
         noise = self.noise(segmap, z, seed, resample, resample_seed)
         G = self.net("G")
-        was = G.training
-        G.eval()
-        try:
+        with eval_mode(G):
             return G(sem, noise).float()
-        finally:
-            G.train(was)
 
     def export_spec(self, size: int | None = None, direction: str = "AtoB"):
         """G in eval mode on ``semantic`` (N x C x H x W one-hot label map, ``condgen.nn.labels.semantic_input``)

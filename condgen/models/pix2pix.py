@@ -15,7 +15,7 @@ from condgen.config import option
 from condgen.errors import ConfigError, ModelError
 from condgen.exportspec import image_spec
 from condgen.imaging import translate_tensor, triplets
-from condgen.models.base import GenerativeModel, adam
+from condgen.models.base import GenerativeModel, adam, eval_mode
 from condgen.nn import generators
 from condgen.nn.generators import GENERATORS, generator_downs, generator_min_size_reason
 from condgen.nn.init import init_normal_02
@@ -85,20 +85,12 @@ class Pix2Pix(GenerativeModel):
 
     # ----- data ---------------------------------------------------------------------------------
     @classmethod
-    def load_data(cls, run_cfg: Any, split: str = "train", train: bool = True):
+    def data_options(cls, run_cfg: Any, split: str = "train", train: bool = True) -> dict[str, Any]:
         """Paired A/B data: A|B side-by-side images or A/ and B/ folders (see condgen.data.paired)."""
-        from condgen.data.paired import load_paired
-
         d, m = run_cfg.data, run_cfg.model
-        return load_paired(d.path, split=split, channels_A=m.in_channels, channels_B=m.out_channels,
-                           direction=d.direction, preprocess=d.preprocess, load_size=d.load_size,
-                           crop_size=d.crop_size, flip=d.flip, train=train, seed=run_cfg.seed,
-                           bad_images=d.bad_images)
-
-    @classmethod
-    def data_requirements(cls, cfg: Pix2PixConfig) -> dict[str, Any]:
-        """Paired data with the model's channels."""
-        return {"kind": "paired", "channels": cfg.in_channels, "image_size": None}
+        return {"image_size": d.crop_size, "channels_A": m.in_channels, "channels_B": m.out_channels,
+                "direction": d.direction, "preprocess": d.preprocess, "load_size": d.load_size, "flip": d.flip,
+                "train": train, "seed": run_cfg.seed, "bad_images": d.bad_images}
 
     # ----- training -----------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -134,12 +126,8 @@ class Pix2Pix(GenerativeModel):
     def _run_g(self, x: torch.Tensor) -> torch.Tensor:
         G = self.net("G")
         if self.cfg.eval_mode:
-            was = G.training
-            G.eval()
-            try:
+            with eval_mode(G):
                 return G(x)
-            finally:
-                G.train(was)
         # the paper's test time: dropout on and batch statistics, the loaded running statistics left as they are
         with batch_statistics(G):
             return G(x)

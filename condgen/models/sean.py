@@ -33,7 +33,7 @@ from condgen.config import option
 from condgen.errors import ConfigError, DataError
 from condgen.exportspec import image_spec
 from condgen.imaging import as_batch
-from condgen.models.base import unwrap
+from condgen.models.base import eval_mode, unwrap
 from condgen.models.semantic import SemanticConfig, SemanticSynthesizer
 from condgen.nn.labels import colorize, label_ids
 from condgen.nn.norms import PARAM_FREE_NORMS
@@ -161,12 +161,8 @@ class SEAN(SemanticSynthesizer):
         Absent classes get zero codes; with ``return_present`` also the [B, label_nc] bool mask of present ones."""
         x, ids = self._style_input(image, segmap, "style")
         E = self.net("E")
-        was = E.training
-        E.eval()
-        try:
+        with eval_mode(E):
             codes, present = E(x, ids)
-        finally:
-            E.train(was)
         codes = codes.float()
         return (codes, present) if return_present else codes
 
@@ -272,12 +268,8 @@ class SEAN(SemanticSynthesizer):
         if style_matrix.shape[0] == 1 and n > 1:
             style_matrix = style_matrix.expand(n, -1, -1)
         G = self.net("G")
-        was = G.training
-        G.eval()
-        try:
+        with eval_mode(G):
             return G(sem, style_matrix, self.noise_generator(seed)).float()
-        finally:
-            G.train(was)
 
     def export_spec(self, size: int | None = None, direction: str = "AtoB"):
         """G in eval mode, without noise, on ``semantic`` (N x C x H x W one-hot label map,
@@ -336,22 +328,7 @@ def _match_batch(codes: torch.Tensor, present: torch.Tensor, n: int, what: str):
     raise DataError(f"{codes.shape[0]} {what} images for {n} label maps: give one, or one each.")
 
 
-def parse_region_style(spec: str) -> tuple[int, Path | tuple[Path, Path]]:
-    """A CLI ``--region-style`` value: ``CLASS=IMAGE`` (the image's class region is read from the target label map,
-    for aligned photos) or ``CLASS=IMAGE,LABELS`` (the image's own label map) -> (class id, path or (path, path))."""
-    cls, sep, rest = spec.partition("=")
-    if not sep or not cls.strip().isdigit() or not rest.strip():
-        raise ConfigError(f"--region-style takes CLASS=IMAGE or CLASS=IMAGE,LABELS (a class id and files), got "
-                          f"{spec!r}.")
-    image, comma, labels = rest.rpartition(",") if "," in rest else (rest, "", "")
-    paths = [Path(p.strip()).expanduser() for p in ([image, labels] if comma else [rest])]
-    for p in paths:
-        if not p.is_file():
-            raise DataError(f"--region-style {spec}: {p} does not exist.")
-    return int(cls), (paths[0], paths[1]) if comma else paths[0]
-
-
 #: the builder of the perceptual loss's VGG19, with SEAN's hint
 build_vgg = SEAN.build_vgg
 
-__all__ = ["SEAN", "SEANConfig", "build_vgg", "parse_region_style"]
+__all__ = ["SEAN", "SEANConfig", "build_vgg"]

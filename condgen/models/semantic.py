@@ -129,24 +129,16 @@ class SemanticSynthesizer(GenerativeModel):
 
     # ----- data ---------------------------------------------------------------------------------
     @classmethod
-    def load_data(cls, run_cfg: Any, split: str = "train", train: bool = True):
+    def data_options(cls, run_cfg: Any, split: str = "train", train: bool = True) -> dict[str, Any]:
         """Label maps + images (+ instance maps): ``images/`` + ``labels/`` (+ ``instances/``) or built-in ``scenes``.
         Batches hold ``image`` (N x 3 x H x W in [-1, 1]), ``segmap`` (N x H x W ids, 255 = don't care) and, when the
         model reads them and the data has them, ``instance`` (N x H x W ids). Crops are multiples of
         ``size_multiple``."""
-        from condgen.data import load_dataset
-
         d, m = run_cfg.data, run_cfg.model
-        return load_dataset(d.path, kind="semantic", split=split, image_size=d.crop_size, bad_images=d.bad_images,
-                            dontcare_id=d.dontcare_id,
-                            label_nc=m.label_nc, instances=m.use_instances if cls.reads_instances else "false",
-                            preprocess=d.preprocess, load_size=d.load_size, flip=d.flip, train=train, seed=run_cfg.seed,
-                            multiple=cls.size_multiple(m, train))
-
-    @classmethod
-    def data_requirements(cls, cfg: Any) -> dict[str, Any]:
-        """Semantic data (RGB images with label maps)."""
-        return {"kind": "semantic", "channels": 3, "image_size": None}
+        return {"image_size": d.crop_size, "bad_images": d.bad_images, "dontcare_id": d.dontcare_id,
+                "label_nc": m.label_nc, "instances": m.use_instances if cls.reads_instances else "false",
+                "preprocess": d.preprocess, "load_size": d.load_size, "flip": d.flip, "train": train,
+                "seed": run_cfg.seed, "multiple": cls.size_multiple(m, train)}
 
     @classmethod
     def fill_from_data(cls, cfg: Any, info: dict[str, Any]) -> None:

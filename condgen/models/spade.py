@@ -28,6 +28,7 @@ from condgen.config import option
 from condgen.errors import ConfigError
 from condgen.exportspec import image_spec
 from condgen.imaging import as_batch
+from condgen.models.base import eval_mode
 from condgen.models.semantic import SemanticConfig, SemanticSynthesizer
 from condgen.nn.labels import colorize, label_ids
 from condgen.nn.spade import UPSAMPLINGS, ConvEncoder, SPADEDiscriminator, SPADEGenerator, reparameterize
@@ -157,12 +158,8 @@ class SPADE(SemanticSynthesizer):
             raise ConfigError("style images need a SPADE trained with the image encoder (model.use_vae=true); this "
                               "one maps each label map to one image.")
         E = self.net("E")
-        was = E.training
-        E.eval()
-        try:
+        with eval_mode(E):
             return E(as_batch(image, 3).to(self.device))[0].float()
-        finally:
-            E.train(was)
 
     @torch.no_grad()
     def generate(self, label: torch.Tensor | None = None, instance: torch.Tensor | None = None,
@@ -183,12 +180,8 @@ class SPADE(SemanticSynthesizer):
             if z.shape[0] != sem.shape[0]:
                 raise ConfigError(f"{z.shape[0]} style codes for {sem.shape[0]} label maps: give one, or one each.")
         G = self.net("G")
-        was = G.training
-        G.eval()
-        try:
+        with eval_mode(G):
             return G(sem, z).float()
-        finally:
-            G.train(was)
 
     def export_spec(self, size: int | None = None, direction: str = "AtoB"):
         """G in eval mode on the network input ``semantic`` (N x C x H x W: the one-hot label map, its don't-care and

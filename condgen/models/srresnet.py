@@ -14,7 +14,7 @@ from condgen.config import option
 from condgen.errors import ConfigError
 from condgen.exportspec import image_spec
 from condgen.imaging import translate_tensor, triplets
-from condgen.models.base import GenerativeModel, adam
+from condgen.models.base import GenerativeModel, adam, eval_mode
 from condgen.nn.srresnet import G_NORMS, SCALES, SRResNetGenerator
 
 
@@ -60,27 +60,16 @@ class SRResNet(GenerativeModel):
 
     # ----- data ---------------------------------------------------------------------------------
     @classmethod
-    def load_data(cls, run_cfg: Any, split: str = "train", train: bool = True):
+    def data_options(cls, run_cfg: Any, split: str = "train", train: bool = True) -> dict[str, Any]:
         """(LR, HR) pairs: HR crops of ``data.crop_size`` and their bicubic downscalings (condgen.data.sr)."""
-        from condgen.data.sr import load_sr
-
         d, m = run_cfg.data, run_cfg.model
-        return load_sr(d.path, split=split, scale=m.scale, hr_crop=d.crop_size, channels=m.channels, train=train,
-                       seed=run_cfg.seed, bad_images=d.bad_images)
+        return {"image_size": d.crop_size, "channels": m.channels, "scale": m.scale, "train": train,
+                "seed": run_cfg.seed, "bad_images": d.bad_images}
 
     @classmethod
-    def load_eval_data(cls, run_cfg: Any, split: str):
+    def eval_data_options(cls, run_cfg: Any, split: str) -> dict[str, Any]:
         """Whole held-out images, cropped to a multiple of ``scale`` ("modcrop", the SR benchmarks' protocol)."""
-        from condgen.data.sr import load_sr
-
-        d, m = run_cfg.data, run_cfg.model
-        return load_sr(d.path, split=split, scale=m.scale, hr_crop=0, channels=m.channels, train=False,
-                       seed=run_cfg.seed, bad_images=d.bad_images)
-
-    @classmethod
-    def data_requirements(cls, cfg: SRResNetConfig) -> dict[str, Any]:
-        """Super-resolution data (LR/HR pairs) with the model's channels."""
-        return {"kind": "sr", "channels": cfg.channels, "image_size": None}
+        return {**cls.data_options(run_cfg, split, train=False), "image_size": 0}
 
     # ----- training -----------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -101,12 +90,8 @@ class SRResNet(GenerativeModel):
             raise ConfigError(f"{type(self).__name__} upscales a low-resolution image: pass lr (N x C x h x w in "
                               f"[-1, 1]).")
         G = self.net("G")
-        was = G.training
-        G.train(False)
-        try:
+        with eval_mode(G):
             return G(x.to(self.device)).float()
-        finally:
-            G.train(was)
 
     @torch.no_grad()
     def upscale(self, image):

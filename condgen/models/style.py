@@ -30,7 +30,7 @@ from condgen.config import option
 from condgen.errors import ConfigError, DataError
 from condgen.exportspec import image_spec
 from condgen.imaging import translate_tensor
-from condgen.models.base import GenerativeModel, adam
+from condgen.models.base import GenerativeModel, adam, eval_mode
 from condgen.nn.transformer import NORMS, UPSAMPLES, TransformationNet
 
 ARCHS = ("johnson", "fast_neural_style")
@@ -256,18 +256,12 @@ class StyleTransfer(GenerativeModel):
 
     # ----- data ---------------------------------------------------------------------------------
     @classmethod
-    def load_data(cls, run_cfg: Any, split: str = "train", train: bool = True):
-        """Content crops (condgen.data.content) of ``data.crop_size`` from images resized to ``data.load_size``."""
-        from condgen.data.content import load_content
-
+    def data_options(cls, run_cfg: Any, split: str = "train", train: bool = True) -> dict[str, Any]:
+        """RGB (VGG is an RGB network) content crops (condgen.data.content) of ``data.crop_size`` from images
+        resized to ``data.load_size``."""
         d = run_cfg.data
-        return load_content(d.path, split=split, crop_size=d.crop_size, load_size=d.load_size, channels=3,
-                            train=train, seed=run_cfg.seed, bad_images=d.bad_images)
-
-    @classmethod
-    def data_requirements(cls, cfg: StyleConfig) -> dict[str, Any]:
-        """RGB content images (VGG is an RGB network)."""
-        return {"kind": "content", "channels": 3, "image_size": None}
+        return {"image_size": d.crop_size, "load_size": d.load_size, "channels": 3, "train": train,
+                "seed": run_cfg.seed, "bad_images": d.bad_images}
 
     # ----- training -----------------------------------------------------------------------------
     def _losses(self, y: torch.Tensor, content: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -298,12 +292,8 @@ class StyleTransfer(GenerativeModel):
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
         G = self.net("G")
-        was = G.training
-        G.train(False)
-        try:
+        with eval_mode(G):
             return G(x)[..., :h, :w].float()
-        finally:
-            G.train(was)
 
     @torch.no_grad()
     def stylize(self, image):

@@ -62,20 +62,14 @@ class UnpairedTranslator(GenerativeModel):
 
     # ----- data ---------------------------------------------------------------------------------
     @classmethod
-    def load_data(cls, run_cfg: Any, split: str = "train", train: bool = True):
-        """Unpaired data: ``trainA/`` and ``trainB/`` folders (or a built-in unpaired set)."""
-        from condgen.data.unpaired import load_unpaired
-
+    def data_options(cls, run_cfg: Any, split: str = "train", train: bool = True) -> dict[str, Any]:
+        """Unpaired data: ``trainA/`` and ``trainB/`` folders (or a built-in unpaired set), each domain in its
+        channels, crops a multiple of the generators' downsampling."""
         d, m = run_cfg.data, run_cfg.model
-        return load_unpaired(d.path, split=split, channels_A=m.in_channels, channels_B=m.out_channels,
-                             preprocess=d.preprocess, load_size=d.load_size, crop_size=d.crop_size, flip=d.flip,
-                             train=train, seed=run_cfg.seed, bad_images=d.bad_images, pairing=d.pairing,
-                             multiple=2 ** cls.generator_downsamplings(m))
-
-    @classmethod
-    def data_requirements(cls, cfg: Any) -> dict[str, Any]:
-        """Unpaired data with the model's channels."""
-        return {"kind": "unpaired", "channels": cfg.in_channels, "image_size": None}
+        return {"image_size": d.crop_size, "channels_A": m.in_channels, "channels_B": m.out_channels,
+                "preprocess": d.preprocess, "load_size": d.load_size, "flip": d.flip, "train": train,
+                "seed": run_cfg.seed, "bad_images": d.bad_images, "pairing": d.pairing,
+                "multiple": 2 ** cls.generator_downsamplings(m)}
 
     @classmethod
     def generator_downsamplings(cls, cfg: Any) -> int:

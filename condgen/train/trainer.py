@@ -34,7 +34,14 @@ from condgen.errors import (
 )
 from condgen.models import get_model_class
 from condgen.models.base import GenerativeModel, unwrap
-from condgen.runs import config_conflicts, flatten_dict, is_run_dir, load_run_config, select_device
+from condgen.runs import (
+    config_conflicts,
+    flatten_dict,
+    is_run_dir,
+    load_model_data,
+    load_run_config,
+    select_device,
+)
 from condgen.statedict import load_nets
 from condgen.train import distributed as dist_utils
 from condgen.train.checkpoint import CheckpointManager, load_checkpoint, rng_state, set_rng_state
@@ -218,7 +225,7 @@ class Trainer:
             self._check_resume_target()
 
         model_cls = get_model_class(cfg.model_name)
-        self.dataset = model_cls.load_data(cfg, split="train", train=True)
+        self.dataset = load_model_data(model_cls, cfg, split="train", train=True)
         self.data_info = dataset_info(self.dataset)
         self.val_dataset = self._val_dataset(model_cls) if cfg.train.val_every else None
         model_cls.fill_from_data(cfg.model, self.data_info)
@@ -364,7 +371,7 @@ class Trainer:
 
         for split in model_cls.val_splits:
             try:
-                return model_cls.load_data(self.cfg, split=split, train=False)
+                return load_model_data(model_cls, self.cfg, split=split, train=False)
             except DataError:
                 continue
         return None
