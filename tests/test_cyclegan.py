@@ -75,6 +75,18 @@ def test_without_identity_loss():
     assert "loss/idt_A" not in out and "loss/cycle_A" in out
 
 
+def test_discriminator_norm_follows_norm_unless_set():
+    """norm_D "same" is the paper code's (D and G share --norm); otherwise D gets its own norm and G keeps its."""
+    norms = lambda net: {type(m).__name__ for m in net.modules() if "Norm" in type(m).__name__}  # noqa: E731
+    same = _model(norm="batch")
+    assert norms(same.nets["D_A"]) == norms(same.nets["G_A"]) == {"BatchNorm2d"}
+    free = _model(norm="batch", norm_D="none")
+    assert norms(free.nets["D_A"]) == norms(free.nets["D_B"]) == set()
+    assert norms(free.nets["G_A"]) == norms(free.nets["G_B"]) == {"BatchNorm2d"}
+    assert norms(_model(norm_D="batch").nets["D_B"]) == {"BatchNorm2d"}
+    assert norms(_model().nets["D_B"]) == {"InstanceNorm2d"}  # the paper's default
+
+
 def test_identity_loss_needs_equal_channels():
     with pytest.raises(ConfigError, match="lambda_identity=0"):
         build_config("cyclegan", {"model": {"in_channels": 1}})

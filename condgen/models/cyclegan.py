@@ -31,6 +31,10 @@ class CycleGANConfig:
     ngf: int = option(64, min=1)
     ndf: int = option(64, min=1)
     norm: str = option("instance", choices=("instance", "batch", "none"), help="paper: instance norm")
+    norm_D: str = option("same", choices=("same", "instance", "batch", "none"),
+                         help="the discriminators' norm; same = model.norm (the paper's code). A batch of only "
+                              "fakes normalised by itself (batch) or each image by itself (instance) hides a "
+                              "colour cast shared by the fakes from D")
     gan_loss: str = option("lsgan", choices=losses.ADVERSARIAL,
                            help="paper: least-squares GAN (sec. 4, 'Training details')")
     lambda_A: float = option(10.0, min=0.0, help="cycle loss weight A -> B -> A (paper: lambda = 10)")
@@ -100,11 +104,12 @@ class CycleGAN(UnpairedTranslator):
         super().__init__(cfg)
         # Names follow the reference: G_A maps A -> B and D_A judges its outputs against real B. No dropout in the
         # generators: the paper uses none.
+        norm_D = cfg.norm if cfg.norm_D == "same" else cfg.norm_D
         self.nets = {
             "G_A": build_generator(cfg.netG, cfg.in_channels, cfg.out_channels, cfg.ngf, cfg.norm),
             "G_B": build_generator(cfg.netG, cfg.out_channels, cfg.in_channels, cfg.ngf, cfg.norm),
-            "D_A": PatchDiscriminator(cfg.out_channels, ndf=cfg.ndf, n_layers=cfg.n_layers_D, norm=cfg.norm),
-            "D_B": PatchDiscriminator(cfg.in_channels, ndf=cfg.ndf, n_layers=cfg.n_layers_D, norm=cfg.norm),
+            "D_A": PatchDiscriminator(cfg.out_channels, ndf=cfg.ndf, n_layers=cfg.n_layers_D, norm=norm_D),
+            "D_B": PatchDiscriminator(cfg.in_channels, ndf=cfg.ndf, n_layers=cfg.n_layers_D, norm=norm_D),
         }
         for net in self.nets.values():
             init_normal_02(net)  # the paper's code: weights N(0, 0.02)
