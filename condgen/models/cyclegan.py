@@ -32,9 +32,8 @@ class CycleGANConfig:
     ndf: int = option(64, min=1)
     norm: str = option("instance", choices=("instance", "batch", "none"), help="paper: instance norm")
     norm_D: str = option("same", choices=("same", "instance", "batch", "none"),
-                         help="the discriminators' norm; same = model.norm (the paper's code). A batch of only "
-                              "fakes normalised by itself (batch) or each image by itself (instance) hides a "
-                              "colour cast shared by the fakes from D")
+                         help="the discriminators' norm; same = model.norm, as the paper's code (cyclegan_quick: "
+                              "none, chosen by measurement)")
     gan_loss: str = option("lsgan", choices=losses.ADVERSARIAL,
                            help="paper: least-squares GAN (sec. 4, 'Training details')")
     lambda_A: float = option(10.0, min=0.0, help="cycle loss weight A -> B -> A (paper: lambda = 10)")
