@@ -87,6 +87,31 @@ def test_discriminator_norm_follows_norm_unless_set():
     assert norms(_model().nets["D_B"]) == {"InstanceNorm2d"}  # the paper's default
 
 
+def test_batch_norm_statistics_come_from_translating_real_images():
+    """With norm: batch each generator runs three times a step (translation of real images, the cycle's
+    reconstruction of fakes, the identity loss on the other domain); only the first may set the running statistics
+    used at test time, so after a step they equal one pass of the pre-step generator on its own real batch. The
+    losses are unchanged: every pass still normalises with its own batch."""
+    import copy
+
+    model = _model(norm="batch", norm_D="none")
+    a, b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 0.6 - 0.1  # two colour distributions
+    expect = {"G_A": copy.deepcopy(model.nets["G_A"]), "G_B": copy.deepcopy(model.nets["G_B"])}
+    with torch.no_grad():
+        expect["G_A"](a), expect["G_B"](b)
+    model.training_step({"A": a, "B": b})
+    for name, ref in expect.items():
+        got = dict(model.nets[name].named_buffers())
+        for key, want in ref.named_buffers():
+            assert torch.allclose(got[key].float(), want.float(), atol=1e-6), (name, key)
+    # the check can fail: one more pass, on the other domain, moves the statistics
+    first_mean = lambda net: next(v for k, v in net.named_buffers() if k.endswith("running_mean"))  # noqa: E731
+    before = first_mean(expect["G_A"]).clone()
+    with torch.no_grad():
+        expect["G_A"](b)
+    assert not torch.allclose(first_mean(expect["G_A"]), before, atol=1e-4)
+
+
 def test_identity_loss_needs_equal_channels():
     with pytest.raises(ConfigError, match="lambda_identity=0"):
         build_config("cyclegan", {"model": {"in_channels": 1}})

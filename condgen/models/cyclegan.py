@@ -16,6 +16,7 @@ from condgen.models.base import adam
 from condgen.models.unpaired import UnpairedTranslator
 from condgen.nn.generators import GENERATORS, build_generator, generator_downs, generator_min_size_reason
 from condgen.nn.init import init_normal_02
+from condgen.nn.norms import running_stats_kept
 from condgen.nn.patchgan import PatchDiscriminator
 
 
@@ -132,7 +133,11 @@ class CycleGAN(UnpairedTranslator):
         with self.frozen("D_A", "D_B"):
             fake_b = G_A(real_a)
             fake_a = G_B(real_b)
-            rec_a, rec_b = G_B(fake_b), G_A(fake_a)
+            # Batch norm (norm: batch): only the translation of real images above sets the running statistics
+            # used at test time; the cycle's and identity loss's passes see fakes and the other domain, whose
+            # statistics would shift every test-time translation (on photo2tone B -> A came out too red/bright).
+            with running_stats_kept(G_A, G_B):
+                rec_a, rec_b = G_B(fake_b), G_A(fake_a)
             loss_gan_a = losses.g_loss(cfg.gan_loss, D_A(fake_b))
             loss_gan_b = losses.g_loss(cfg.gan_loss, D_B(fake_a))
             # cycle consistency, L1 (paper eq. 2), weighted per direction
@@ -141,8 +146,10 @@ class CycleGAN(UnpairedTranslator):
             loss_g = loss_gan_a + loss_gan_b + loss_cyc_a + loss_cyc_b
             if cfg.lambda_identity > 0:
                 # identity (paper sec. 5.2, after Taigman et al.): G_A should leave a real B unchanged
-                loss_idt_a = losses.identity_loss(G_A(real_b), real_b) * cfg.lambda_B * cfg.lambda_identity
-                loss_idt_b = losses.identity_loss(G_B(real_a), real_a) * cfg.lambda_A * cfg.lambda_identity
+                with running_stats_kept(G_A, G_B):
+                    idt_a, idt_b = G_A(real_b), G_B(real_a)
+                loss_idt_a = losses.identity_loss(idt_a, real_b) * cfg.lambda_B * cfg.lambda_identity
+                loss_idt_b = losses.identity_loss(idt_b, real_a) * cfg.lambda_A * cfg.lambda_identity
                 loss_g = loss_g + loss_idt_a + loss_idt_b
                 out["loss/idt_A"], out["loss/idt_B"] = loss_idt_a.detach(), loss_idt_b.detach()
             self.optimize("G", loss_g)

@@ -112,6 +112,23 @@ def batch_statistics(module: nn.Module) -> Iterator[nn.Module]:
             m.training = was
 
 
+@contextmanager
+def running_stats_kept(*modules: nn.Module) -> Iterator[None]:
+    """Inside the block the modules' batch norms still normalise with the batch at hand (training is unchanged)
+    but leave their running statistics and counters alone. For a network run on more than one kind of input
+    per step, e.g. a CycleGAN generator that translates real images but also reconstructs fakes and (identity
+    loss) sees the other domain: only the pass outside this block sets the statistics used at test time."""
+    norms = [m for mod in modules for m in mod.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    tracking = [m.track_running_stats for m in norms]
+    for m in norms:
+        m.track_running_stats = False
+    try:
+        yield
+    finally:
+        for m, t in zip(norms, tracking):
+            m.track_running_stats = t
+
+
 # ----- spatially-adaptive normalisation (SPADE; the base of OASIS's and SEAN's) ------------------------------
 PARAM_FREE_NORMS = ("syncbatch", "batch", "instance")
 
