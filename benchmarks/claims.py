@@ -256,7 +256,8 @@ def row_unit_munit(work: Path) -> dict:
     return {"claim": "translation to the other domain (UNIT, MUNIT); MUNIT is multimodal",
             "paper": "Liu et al. 2017; Huang et al. 2018",
             "bar": "≥ 80 % of held-out translations classified as the target domain and judge-feature FID ≤ ½ of no "
-                   "translation's, both directions; MUNIT diversity > 0 where CycleGAN / UNIT are 0",
+                   "translation's, both directions (MUNIT: one seeded style per input); MUNIT diversity > 0 where "
+                   "CycleGAN / UNIT are 0",
             "measured": f"{cell('unit')}; {cell('munit')} (no translation: FID {res['fid_no_translation_AtoB']:.2f} / "
                         f"{res['fid_no_translation_BtoA']:.2f}, real test floor {res['fid_floor_B']:.2f} / "
                         f"{res['fid_floor_A']:.2f}); diversity MUNIT **{m['munit']['diversity_pixel_L1']:.3f}**, "

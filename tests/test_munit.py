@@ -158,15 +158,17 @@ def test_training_step_updates_both_and_freezes_d_in_g_step():
 @pytest.mark.parametrize("weights", [{}, {"lambda_x": 0.0, "lambda_c": 0.5, "lambda_s": 2.0, "lambda_gan": 0.7,
                                           "lambda_cyc": 3.0}])
 def test_losses_match_the_paper(weights):
-    """D: LSGAN on real vs translated for both domains. G: the lambda-weighted sum of eq. 5's terms, whose
-    reconstruction terms are recomputed here by hand from the same weights and prior styles."""
+    """D: LSGAN on real vs translated for both domains, with its own prior styles. G: the lambda-weighted sum of
+    eq. 5's terms, recomputed here by hand from the same weights and G's prior styles (drawn after D's)."""
     model = _model(**weights)
     cfg = model.cfg
     a, b = _images(2, seed=3), _images(2, seed=4)
     state = {k: {n: t.clone() for n, t in net.state_dict().items()} for k, net in model.nets.items()}
     G, D = model.nets["G"], model.nets["D"]
     torch.manual_seed(1)
-    s_a, s_b = torch.randn(2, 8), torch.randn(2, 8)  # the step draws A's styles (for B -> A) first
+    # as the released trainer, each step draws its own prior styles: D's (A's, for B -> A, first), then G's
+    d_a, d_b = torch.randn(2, 8), torch.randn(2, 8)
+    s_a, s_b = torch.randn(2, 8), torch.randn(2, 8)
     ga, gb = G["A"], G["B"]
     c_a, sa_enc = ga.encode(a)
     c_b, sb_enc = gb.encode(b)
@@ -179,7 +181,7 @@ def test_losses_match_the_paper(weights):
     }
     if cfg.lambda_cyc:
         expect["cycle"] = F.l1_loss(ga.decode(c_ab, sa_enc), a) + F.l1_loss(gb.decode(c_ba, sb_enc), b)
-    (ra, rb), (fa, fb) = D(a, b), D(ba, ab)
+    (ra, rb), (fa, fb) = D(a, b), D(ga.decode(c_b, d_a), gb.decode(c_a, d_b))
     expect_d = cfg.lambda_gan * (losses.d_loss("lsgan", ra, fa) + losses.d_loss("lsgan", rb, fb))
     for k, net in model.nets.items():
         net.load_state_dict(state[k])

