@@ -112,6 +112,30 @@ def test_batch_norm_statistics_come_from_translating_real_images():
     assert not torch.allclose(first_mean(expect["G_A"]), before, atol=1e-4)
 
 
+def test_ema_generators_gather_their_own_batch_norm_statistics():
+    """With an EMA and norm: batch, the EMA generators' running statistics come from their own pass over the real
+    batch (the live ones belong to other weights; the trainer does not copy them over: ema_copies_norm_stats)."""
+    import copy
+
+    model = _model(norm="batch", norm_D="none")
+    for name in model.ema_nets:
+        model.ema[name] = copy.deepcopy(model.nets[name]).eval().requires_grad_(False)  # as the trainer keeps it
+    with torch.no_grad():  # EMA weights that differ from the live ones
+        for p in model.ema["G_B"].parameters():
+            p.mul_(0.5)
+    a, b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 0.6 - 0.1
+    expect = copy.deepcopy(model.ema["G_B"]).train()
+    with torch.no_grad():
+        expect(b)
+    model.training_step({"A": a, "B": b})
+    got = dict(model.ema["G_B"].named_buffers())
+    for key, want in expect.named_buffers():
+        assert torch.allclose(got[key].float(), want.float(), atol=1e-6), key
+    assert not model.ema["G_B"].training and not type(model).ema_copies_norm_stats
+    live = dict(model.nets["G_B"].named_buffers())
+    assert any(not torch.allclose(live[k].float(), v.float()) for k, v in got.items() if k.endswith("running_mean"))
+
+
 def test_identity_loss_needs_equal_channels():
     with pytest.raises(ConfigError, match="lambda_identity=0"):
         build_config("cyclegan", {"model": {"in_channels": 1}})
