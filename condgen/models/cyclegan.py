@@ -98,7 +98,7 @@ class CycleGAN(UnpairedTranslator):
     ema_nets = ("G_A", "G_B")
     # With norm: batch an EMA generator's running statistics must fit its averaged weights, not the live ones:
     # training_step gathers them from its own pass over the real batch (copied live statistics made the EMA's
-    # B -> A 1.10x no translation's on photo2tone's validation photo where re-estimated ones gave 0.42x).
+    # B -> A 1.10x no translation's on photo2tone's validation photo, its own 0.40x).
     ema_copies_norm_stats = False
     # Zhu et al. sec. 4: batch 1; 100 epochs at 2e-4, then 100 epochs decaying linearly to zero; 286 -> crop 256.
     train_defaults = {"data": {"batch_size": 1, "load_size": 286, "crop_size": 256},
