@@ -172,9 +172,11 @@ class CycleGAN(UnpairedTranslator):
     def _ema_norm_statistics(self, real_a: torch.Tensor, real_b: torch.Tensor) -> None:
         """Batch norm only: the EMA generators' running statistics from their own translation of the real batch
         (the live generators' statistics belong to other weights). A no-grad pass each, only when an EMA is kept."""
+        if self.cfg.norm != "batch":  # the generators' only running statistics are batch norm's
+            return
         for name, x in (("G_A", real_a), ("G_B", real_b)):
             ema = self.ema.get(name)
-            if ema is None or not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in ema.modules()):
+            if ema is None:
                 continue
             ema.train()
             try:

@@ -93,26 +93,6 @@ class LayerNorm2d(nn.Module):
 
 
 @contextmanager
-def batch_statistics(module: nn.Module) -> Iterator[nn.Module]:
-    """``module`` in training mode for test-time use (the pix2pix paper's test mode: dropout active, batch norm
-    normalising with the statistics of the batch at hand) without touching its running statistics or counters,
-    so a later eval-mode call, or a saved checkpoint, sees the loaded model unchanged. Modes are restored after."""
-    modes = [(m, m.training) for m in module.modules()]
-    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    tracking = [m.track_running_stats for m in norms]
-    module.train(True)
-    for m in norms:
-        m.track_running_stats = False  # _BatchNorm then uses batch statistics and updates nothing
-    try:
-        yield module
-    finally:
-        for m, t in zip(norms, tracking):
-            m.track_running_stats = t
-        for m, was in modes:
-            m.training = was
-
-
-@contextmanager
 def running_stats_kept(*modules: nn.Module) -> Iterator[None]:
     """Inside the block the modules' batch norms still normalise with the batch at hand (training is unchanged)
     but leave their running statistics and counters alone. For a network run on more than one kind of input
@@ -121,12 +101,27 @@ def running_stats_kept(*modules: nn.Module) -> Iterator[None]:
     norms = [m for mod in modules for m in mod.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     tracking = [m.track_running_stats for m in norms]
     for m in norms:
-        m.track_running_stats = False
+        m.track_running_stats = False  # _BatchNorm then uses batch statistics and updates nothing
     try:
         yield
     finally:
         for m, t in zip(norms, tracking):
             m.track_running_stats = t
+
+
+@contextmanager
+def batch_statistics(module: nn.Module) -> Iterator[nn.Module]:
+    """``module`` in training mode for test-time use (the pix2pix paper's test mode: dropout active, batch norm
+    normalising with the statistics of the batch at hand) without touching its running statistics or counters,
+    so a later eval-mode call, or a saved checkpoint, sees the loaded model unchanged. Modes are restored after."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.train(True)
+    try:
+        with running_stats_kept(module):
+            yield module
+    finally:
+        for m, was in modes:
+            m.training = was
 
 
 # ----- spatially-adaptive normalisation (SPADE; the base of OASIS's and SEAN's) ------------------------------
